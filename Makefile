@@ -1,0 +1,15 @@
+# `make quickstart` installs (once) and builds recipes/quickstart.yaml end to end.
+# `make test` installs (once) and runs the test suite; .ci/run calls it.
+.PHONY: install quickstart test bench clean
+
+install:
+	bash scripts/install.sh
+
+quickstart: install
+	.venv/bin/synth build recipes/quickstart.yaml
+
+test: install
+	.venv/bin/python -m pytest -q
+
+clean:
+	rm -rf synth-data

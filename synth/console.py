@@ -1,0 +1,51 @@
+"""What a person watching a build sees: one line per finished stage, then the totals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+
+
+def _reasons(d: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in d.items()) or "-"
+
+
+def stage_done(report: dict[str, Any]) -> None:
+    drops = f"  dropped {_reasons(report['dropped'])}" if report["dropped"] else ""
+    labels = f"  labels {_reasons(report['labels'])}" if report["labels"] else ""
+    console.print(
+        f"[green]✓[/] [bold]{report['stage']:<9}[/] {report['n_in']} {report['unit_in']} → "
+        f"{report['n_out']} {report['unit_out']}{drops}{labels}  [dim]{report['wall_seconds']:.1f} s[/]"
+    )
+
+
+def step(message: str) -> None:
+    console.print(f"[cyan]•[/] {message}")
+
+
+def build_summary(summary: Any) -> None:
+    funnel = Table(title=f"{summary.dataset}@{summary.version} funnel", title_justify="left")
+    for col in ("stage", "in", "out", "dropped (why)", "labels", "s"):
+        funnel.add_column(col, justify="right" if col in ("in", "out", "s") else "left")
+    for f in summary.funnel:
+        funnel.add_row(f["stage"], f"{f['n_in']} {f['unit_in']}", f"{f['n_out']} {f['unit_out']}",
+                       _reasons(f["dropped"]), _reasons(f["labels"]), f"{f['wall_seconds']:.1f}")
+    console.print(funnel)
+    usage = Table(title="tokens and time", title_justify="left")
+    for col in ("stage", "model", "requests", "samples", "prompt tok", "completion tok", "s", "tok/s"):
+        usage.add_column(col, justify="left" if col in ("stage", "model") else "right")
+    for u in summary.usage:
+        tps = u["completion_tokens"] / u["wall_seconds"] if u["wall_seconds"] else 0.0
+        usage.add_row(u["stage"], u["model"], str(u["requests"]), str(u["samples"]), str(u["prompt_tokens"]),
+                      str(u["completion_tokens"]), f"{u['wall_seconds']:.1f}", f"{tps:.0f}")
+    console.print(usage)
+    state = "[green]new version[/]" if summary.new_version else "[yellow]identical to an existing version[/]"
+    console.print(f"{state} {summary.dataset}@{summary.version}  fingerprint {summary.fingerprint[:16]}  "
+                  f"rows {summary.rows}")
+    console.print(f"catalog  {summary.catalog}")
+    console.print(f"hub dir  {summary.hub_dir}")
+    console.print(f"total    {summary.wall_seconds:.1f} s")

@@ -1,0 +1,25 @@
+"""Errors a user can act on. Each names what failed and where, and says what to do next."""
+
+
+class SynthError(Exception):
+    """Base of every error synth reports to a user (the CLI prints these without a traceback)."""
+
+
+class RecipeError(SynthError):
+    pass
+
+
+class SeedError(SynthError):
+    pass
+
+
+class ModelError(SynthError):
+    pass
+
+
+class ValidationFailed(SynthError):
+    """A Great Expectations suite failed: the build is registered as failed and is not staged."""
+
+    def __init__(self, message: str, summary: str):
+        super().__init__(message + "\n" + summary)
+        self.summary = summary

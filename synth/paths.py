@@ -1,0 +1,16 @@
+"""Default locations, overridable by environment so tests and users can keep runs apart."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Converted models and other reusable artefacts (SYNTH_CACHE, else ~/.cache/synth)."""
+    return Path(os.environ.get("SYNTH_CACHE", Path.home() / ".cache" / "synth")).expanduser()
+
+
+def data_dir() -> Path:
+    """Builds, the catalog and staged Hub folders (SYNTH_HOME, else ./synth-data)."""
+    return Path(os.environ.get("SYNTH_HOME", "synth-data")).expanduser().resolve()

@@ -1,0 +1,219 @@
+"""The build, as a sequence of steps that the Prefect flow (flows/build.py) runs as tasks.
+
+Nothing here imports Prefect: each step takes typed inputs and returns typed outputs, so the same
+code runs under any orchestrator and in tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional
+
+import pyarrow.parquet as pq
+
+from catalog import BuildRecord, Catalog, FileEntry, Registered
+from catalog.store import utcnow
+from schemas import TABLES, Generation, PreferencePair, Seed, Solution, records_to_table
+from synth.engine import Usage
+from synth.errors import ValidationFailed
+from synth.paths import data_dir as default_data_dir
+from synth.prompts import template_sha256
+from synth.recipe import FileSeeds, Recipe, load_recipe
+from synth.seeds import load_seeds
+from synth.stages.base import StageReport, StageResult
+from synth.stages.generate import GenerateSolutions
+from synth.stages.pair import PairCorrectIncorrect
+from synth.stages.verify import VerifyAnswers
+
+PUBLISHED_TABLES = ("pairs", "solutions")  # the first is the card's default config
+
+
+@dataclass
+class BuildContext:
+    recipe: Recipe
+    recipe_path: str
+    recipe_yaml: str
+    recipe_sha256: str
+    build_id: str
+    data_dir: Path
+    build_dir: Path
+    started_at: datetime
+    progress: bool = True
+    flow_run_id: Optional[str] = None
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.duckdb"
+
+
+@dataclass
+class BuildSummary:
+    dataset: str
+    version: str
+    new_version: bool
+    fingerprint: str
+    validation_passed: bool
+    catalog: str
+    build_id: str
+    build_dir: str
+    hub_dir: Optional[str]
+    funnel: list[dict[str, Any]]
+    usage: list[dict[str, Any]]
+    wall_seconds: float
+    validation_summary: str = ""
+    rows: dict[str, int] = field(default_factory=dict)
+
+
+def start_build(recipe_path: str | Path, data_dir: str | Path | None = None, progress: bool = True,
+                flow_run_id: Optional[str] = None) -> BuildContext:
+    """Validates the recipe before anything runs; a bad recipe raises RecipeError here."""
+    recipe, sha = load_recipe(recipe_path)
+    root = Path(data_dir).resolve() if data_dir else default_data_dir()
+    started = utcnow()
+    build_id = f"{recipe.name}-{started:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    build_dir = root / "builds" / build_id
+    build_dir.mkdir(parents=True, exist_ok=False)
+    return BuildContext(recipe=recipe, recipe_path=str(Path(recipe_path).resolve()),
+                        recipe_yaml=Path(recipe_path).read_text(), recipe_sha256=sha, build_id=build_id,
+                        data_dir=root, build_dir=build_dir, started_at=started, progress=progress,
+                        flow_run_id=flow_run_id)
+
+
+def seeds_step(ctx: BuildContext) -> StageResult[Seed]:
+    t0 = time.perf_counter()
+    seeds = load_seeds(ctx.recipe.seeds)
+    report = StageReport("seeds", unit_in="problems", unit_out="problems", n_in=len(seeds), n_out=len(seeds),
+                         wall_seconds=time.perf_counter() - t0)
+    return StageResult(seeds, [], report)
+
+
+def generate_step(ctx: BuildContext, seeds: list[Seed]) -> tuple[StageResult[Generation], Usage]:
+    cfg = ctx.recipe.stages.generate
+    return GenerateSolutions(cfg, ctx.recipe.models[cfg.model], ctx.recipe.seed, ctx.progress).run(seeds)
+
+
+def verify_step(ctx: BuildContext, generations: list[Generation], seeds: list[Seed]) -> StageResult[Solution]:
+    return VerifyAnswers().run(generations, seeds)
+
+
+def pair_step(ctx: BuildContext, solutions: list[Solution], seeds: list[Seed]) -> StageResult[PreferencePair]:
+    return PairCorrectIncorrect(ctx.recipe.stages.pair, ctx.recipe.stages.generate, ctx.recipe.seed).run(solutions, seeds)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_step(ctx: BuildContext, tables: dict[str, list[Any]]) -> list[FileEntry]:
+    """Writes each table as Parquet with its declared Arrow schema (schemas/)."""
+    entries = []
+    for name, records in tables.items():
+        spec = TABLES[name]
+        path = ctx.build_dir / "data" / name / "train-00000-of-00001.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(records_to_table(records, spec), path, compression="zstd")
+        entries.append(FileEntry(table=name, path=str(path), sha256=_sha256(path), rows=len(records),
+                                 bytes=path.stat().st_size, published=name in PUBLISHED_TABLES))
+    return entries
+
+
+def validate_step(ctx: BuildContext, files: list[FileEntry]) -> list[dict[str, Any]]:
+    from validation import validate_table
+
+    results = []
+    for f in files:
+        if not f.published:
+            continue
+        df = pq.read_table(f.path).to_pandas()
+        docs = ctx.build_dir / "validation-docs"
+        r = validate_table(f.table, df, min_rows=ctx.recipe.gates.min_rows.get(f.table), docs_dir=docs)
+        d = r.as_dict()
+        d["summary"] = r.summary
+        d["docs_path"] = str(docs / "index.html")
+        results.append(d)
+    return results
+
+
+def _lineage(ctx: BuildContext) -> list[tuple[str, str, str]]:
+    r = ctx.recipe
+    out: list[tuple[str, str, str]] = []
+    if isinstance(r.seeds, FileSeeds):
+        out.append(("seeds", str(r.seeds.path), f"sha256={_sha256(r.seeds.path)} format={r.seeds.format}"))
+    else:
+        out.append(("seeds", f"procedural:seed={r.seeds.seed}", r.seeds.model_dump_json()))
+    from synth.models import resolve_model
+
+    for key, m in r.models.items():
+        out.append(("model", resolve_model(m.model, m.revision).identity,
+                    json.dumps({"role": key, "backend": m.backend, "sampling": m.sampling.model_dump()})))
+    p = r.stages.generate.prompt
+    out.append(("prompt", p, f"sha256={template_sha256(p)}"))
+    return out
+
+
+def register_step(ctx: BuildContext, files: list[FileEntry], reports: list[StageReport], usage: list[Usage],
+                  validations: list[dict[str, Any]]) -> Registered:
+    """Registers the build in one catalog transaction; only now does the version exist."""
+    record = BuildRecord(
+        build_id=ctx.build_id, dataset=ctx.recipe.name, kind=ctx.recipe.kind, description=ctx.recipe.description,
+        recipe_path=ctx.recipe_path, recipe_yaml=ctx.recipe_yaml, recipe_sha256=ctx.recipe_sha256,
+        requested_version=ctx.recipe.publish.version, started_at=ctx.started_at, finished_at=utcnow(),
+        build_dir=str(ctx.build_dir), files=files, funnel=[r.as_dict() for r in reports],
+        usage=[asdict(u) for u in usage], validations=validations, lineage=_lineage(ctx),
+        flow_run_id=ctx.flow_run_id,
+    )
+    return Catalog(ctx.catalog_path).register(record)
+
+
+def check_gate(validations: list[dict[str, Any]], registered: Registered) -> None:
+    failed = [v for v in validations if not v["success"]]
+    if failed:
+        raise ValidationFailed(
+            f"validation failed: {registered.dataset}@{registered.version} is registered as failed and was not staged "
+            f"for publishing (GX Data Docs: {failed[0].get('docs_path')})",
+            "\n".join(v["summary"] for v in failed),
+        )
+
+
+def stage_hub_step(ctx: BuildContext, registered: Registered) -> Path:
+    """Writes the Hub folder for the version: README.md card + the published Parquet files."""
+    from synth.card import render_card
+
+    catalog = Catalog(ctx.catalog_path)
+    info = catalog.version_info(registered.dataset, registered.version)
+    out = ctx.data_dir / "hub" / registered.dataset / f"v{registered.version}"
+    tmp = out.with_name(out.name + f".tmp-{secrets.token_hex(3)}")
+    for f in info["files"]:
+        if f["published"]:
+            dest = tmp / "data" / f["table_name"] / Path(f["path"]).name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f["path"], dest)
+    (tmp / "README.md").write_text(render_card(info, PUBLISHED_TABLES))
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out
+
+
+def summarize(ctx: BuildContext, registered: Registered, reports: list[StageReport], usage: list[Usage],
+              validations: list[dict[str, Any]], files: list[FileEntry], hub_dir: Optional[Path]) -> BuildSummary:
+    return BuildSummary(
+        dataset=registered.dataset, version=registered.version, new_version=registered.new,
+        fingerprint=registered.fingerprint, validation_passed=registered.validation_passed,
+        catalog=str(ctx.catalog_path), build_id=ctx.build_id, build_dir=str(ctx.build_dir),
+        hub_dir=str(hub_dir) if hub_dir else None, funnel=[r.as_dict() for r in reports],
+        usage=[asdict(u) for u in usage], wall_seconds=(utcnow() - ctx.started_at).total_seconds(),
+        validation_summary="\n".join(v["summary"] for v in validations),
+        rows={f.table: f.rows for f in files},
+    )

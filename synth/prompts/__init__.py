@@ -1,0 +1,22 @@
+"""Prompt templates live beside the code as Jinja2 files; their hashes go into the dataset card."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+
+_DIR = Path(__file__).parent
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(_DIR), undefined=jinja2.StrictUndefined,
+                          keep_trailing_newline=False, autoescape=False)
+
+
+@lru_cache(maxsize=None)
+def template_sha256(name: str) -> str:
+    return hashlib.sha256((_DIR / f"{name}.j2").read_bytes()).hexdigest()
+
+
+def render(name: str, **values: object) -> str:
+    return _ENV.get_template(f"{name}.j2").render(**values).strip()

@@ -1,0 +1,158 @@
+"""Recipes: what to build, validated in full before anything runs.
+
+A recipe is YAML. Every model is `extra="forbid"` so a misspelt field is an error, not a silently
+ignored setting; errors name the field's path and the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from synth.errors import RecipeError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sampling(_Strict):
+    temperature: float = Field(0.8, ge=0.0, le=2.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    max_tokens: int = Field(256, ge=1, le=32768)
+    stop: list[str] = Field(default_factory=list)
+
+
+class ModelSpec(_Strict):
+    """A model and how to run it. `model` is `embedded:smollm2-135m-instruct`, a local folder or a Hub name."""
+
+    backend: Literal["vllm"] = "vllm"
+    model: str = "embedded:smollm2-135m-instruct"
+    revision: Optional[str] = None
+    max_model_len: int = Field(2048, ge=128)
+    dtype: str = "auto"
+    enforce_eager: bool = True  # STACK.md: engine start-up 123 s -> 26 s on CPU for ~10% throughput
+    kv_cache_gib: int = Field(2, ge=1, description="VLLM_CPU_KVCACHE_SPACE on CPU")
+    gpu_memory_utilization: float = Field(0.85, gt=0.0, le=1.0)
+    tensor_parallel_size: int = Field(1, ge=1)
+    sampling: Sampling = Field(default_factory=Sampling)
+
+
+class ProceduralSeeds(_Strict):
+    type: Literal["procedural"]
+    count: int = Field(ge=1, le=1_000_000)
+    seed: int = 0
+    min_steps: int = Field(1, ge=1, le=8)
+    max_steps: int = Field(3, ge=1, le=8)
+
+    @model_validator(mode="after")
+    def _steps_in_order(self) -> "ProceduralSeeds":
+        if self.min_steps > self.max_steps:
+            raise ValueError(f"min_steps ({self.min_steps}) is larger than max_steps ({self.max_steps})")
+        return self
+
+
+class FileSeeds(_Strict):
+    type: Literal["file"]
+    path: Path
+    format: Literal["gsm8k", "synth"] = "gsm8k"
+    limit: Optional[int] = Field(None, ge=1)
+    offset: int = Field(0, ge=0)
+
+
+SeedSpec = Annotated[Union[ProceduralSeeds, FileSeeds], Field(discriminator="type")]
+
+
+class GenerateStage(_Strict):
+    model: str = "generator"
+    n: int = Field(4, ge=1, le=64, description="solutions per problem")
+    prompt: Literal["solve_math"] = "solve_math"
+
+
+class VerifyStage(_Strict):
+    pass
+
+
+class PairStage(_Strict):
+    max_pairs_per_problem: int = Field(1, ge=1)
+
+
+class Stages(_Strict):
+    generate: GenerateStage = Field(default_factory=GenerateStage)
+    verify: VerifyStage = Field(default_factory=VerifyStage)
+    pair: PairStage = Field(default_factory=PairStage)
+
+
+class Gates(_Strict):
+    """Recipe-level bounds added to the kind's expectation suite in validation/."""
+
+    min_rows: dict[Literal["solutions", "pairs"], int] = Field(default_factory=dict)
+
+
+class Publish(_Strict):
+    license: str = "apache-2.0"
+    version: Optional[str] = Field(None, pattern=r"^\d+\.\d+\.\d+$")
+    pretty_name: Optional[str] = None
+
+
+class Recipe(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=96)
+    kind: Literal["preference"]
+    description: str = ""
+    seed: int = 0
+    seeds: SeedSpec
+    models: dict[str, ModelSpec]
+    stages: Stages = Field(default_factory=Stages)
+    gates: Gates = Field(default_factory=Gates)
+    publish: Publish = Field(default_factory=Publish)
+
+    @model_validator(mode="after")
+    def _stage_models_exist(self) -> "Recipe":
+        m = self.stages.generate.model
+        if m not in self.models:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise ValueError(f"stages.generate.model names {m!r}, which is not under models (have: {known})")
+        return self
+
+
+def _format_errors(err: ValidationError, path: Path) -> str:
+    lines = [f"{path}: recipe is invalid ({err.error_count()} error{'s' if err.error_count() != 1 else ''}):"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("function-after", "tagged-union")))
+        loc = loc or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field (check its spelling and nesting)"
+        lines.append(f"  - {loc}: {msg}")
+    lines.append(f"Fix the recipe, then check it with: synth recipe check {path}")
+    return "\n".join(lines)
+
+
+def load_recipe(path: str | Path) -> tuple[Recipe, str]:
+    """Returns the validated recipe and the sha256 of its text. Relative seed paths are taken from the recipe's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found")
+    text = path.read_text()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RecipeError(f"{path}:{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe is a YAML mapping (name, kind, seeds, models, ...), got {type(data).__name__}")
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as e:
+        raise RecipeError(_format_errors(e, path)) from None
+    if isinstance(recipe.seeds, FileSeeds):
+        seed_path = recipe.seeds.path if recipe.seeds.path.is_absolute() else (path.parent / recipe.seeds.path)
+        if not seed_path.is_file():
+            raise RecipeError(f"{path}: recipe is invalid:\n  - seeds.path: file not found: {seed_path}")
+        recipe = recipe.model_copy(update={"seeds": recipe.seeds.model_copy(update={"path": seed_path.resolve()})})
+    return recipe, hashlib.sha256(text.encode()).hexdigest()

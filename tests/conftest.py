@@ -1,0 +1,79 @@
+"""Test session setup: real Prefect (test harness), real vLLM (one engine for the whole session),
+real Great Expectations and DuckDB. Paths are kept apart from the user's own runs."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="synth-tests-"))
+os.environ["PREFECT_HOME"] = str(_SESSION_TMP / "prefect")  # a newer Prefect's home breaks an older one
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+GSM8K_TRAIN = SHARED / "data" / "gsm8k" / "train.jsonl"
+
+TINY_RECIPE = """\
+name: tiny-math-pairs
+kind: preference
+description: A tiny build for tests.
+seed: 11
+seeds:
+  type: procedural
+  count: {count}
+  seed: 3
+  min_steps: 1
+  max_steps: 1
+models:
+  generator:
+    model: embedded:smollm2-135m-instruct
+    max_model_len: 1024
+    sampling:
+      temperature: 0.8
+      max_tokens: 96
+stages:
+  generate:
+    n: 4
+  pair:
+    max_pairs_per_problem: 2
+gates:
+  min_rows:
+    pairs: {min_pairs}
+"""
+
+
+def write_recipe(folder: Path, count: int = 16, min_pairs: int = 1, name: str = "tiny.yaml") -> Path:
+    path = folder / name
+    path.write_text(TINY_RECIPE.format(count=count, min_pairs=min_pairs))
+    return path
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    return _SESSION_TMP
+
+
+@pytest.fixture(scope="session")
+def built(prefect_harness, session_dir):
+    """One real build of the tiny recipe through the Prefect flow; many tests read its outputs."""
+    from flows.build import build_dataset
+
+    recipe = write_recipe(session_dir)
+    data_dir = session_dir / "data"
+    summary = build_dataset(str(recipe), str(data_dir), progress=False)
+    return summary, recipe, data_dir
