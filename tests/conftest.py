@@ -14,7 +14,6 @@ os.environ["PREFECT_HOME"] = str(_SESSION_TMP / "prefect")  # a newer Prefect's 
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -15,7 +15,11 @@ _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(_DIR), undefined=jinja2
 
 @lru_cache(maxsize=None)
 def template_sha256(name: str) -> str:
-    return hashlib.sha256((_DIR / f"{name}.j2").read_bytes()).hexdigest()
+    """Hash of a prompt's templates (user and, where present, system) for provenance."""
+    h = hashlib.sha256()
+    for path in sorted(_DIR.glob(f"{name}*.j2")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
 
 
 def render(name: str, **values: object) -> str:

@@ -12,7 +12,7 @@ import time
 from collections import defaultdict
 
 from schemas import ChatMessage, PreferencePair, Seed, Solution
-from synth.prompts import render
+from synth.stages.generate import prompt_messages
 from synth.recipe import GenerateStage, PairStage
 from synth.stages.base import StageReport, StageResult, reject
 
@@ -48,7 +48,7 @@ class PairCorrectIncorrect:
             rng = random.Random(f"{self.build_seed}:{seed.seed_id}")
             combos = [(c, w) for c in correct for w in wrong]
             rng.shuffle(combos)
-            prompt = [ChatMessage("user", render(self.generate.prompt, problem=seed.problem))]
+            prompt = prompt_messages(self.generate.prompt, seed.problem)
             for chosen, rejected in combos[: self.config.max_pairs_per_problem]:
                 pid = hashlib.sha256(f"{chosen.solution_id}|{rejected.solution_id}".encode()).hexdigest()[:16]
                 pairs.append(
