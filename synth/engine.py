@@ -34,13 +34,14 @@ class Usage:
         return self.completion_tokens / self.wall_seconds if self.wall_seconds else 0.0
 
 
-def _key(spec: ModelSpec, seed: int) -> tuple:
+def _key(spec: ModelSpec) -> tuple:
+    """What needs a new engine; sampling settings and seeds travel with each request instead."""
     return (spec.backend, spec.model, spec.revision, spec.max_model_len, spec.dtype, spec.enforce_eager,
-            spec.tensor_parallel_size, seed)
+            spec.tensor_parallel_size, spec.max_num_seqs, spec.block_size, spec.kv_cache_gib, spec.gpu_memory_utilization)
 
 
-def get_backend(spec: ModelSpec, seed: int = 0) -> Backend:
-    key = _key(spec, seed)
+def get_backend(spec: ModelSpec) -> Backend:
+    key = _key(spec)
     if key not in _BACKENDS:
         # Models that do not fit together load one after another: free the others first.
         for other in list(_BACKENDS):
@@ -48,14 +49,15 @@ def get_backend(spec: ModelSpec, seed: int = 0) -> Backend:
         resolved = resolve_model(spec.model, spec.revision)
         from synth.backends.vllm_backend import VLLMBackend
 
-        _BACKENDS[key] = VLLMBackend(resolved, spec, seed=seed)
+        _BACKENDS[key] = VLLMBackend(resolved, spec)
     return _BACKENDS[key]
 
 
-def generate(stage: str, spec: ModelSpec, requests: list[ChatRequest], seed: int = 0,
+def generate(stage: str, spec: ModelSpec, requests: list[ChatRequest],
              progress: bool = True) -> tuple[list[Completion], Usage]:
-    """Sends a whole stage's batch in one call and accounts for it."""
-    backend = get_backend(spec, seed)
+    """Sends a whole stage's batch in one call and accounts for it. Reproducibility comes from each
+    request's own seed, so it does not depend on how requests are batched."""
+    backend = get_backend(spec)
     usage = Usage(stage=stage, model=backend.identity)
     t0 = time.perf_counter()
     completions = backend.generate(requests, progress=progress)

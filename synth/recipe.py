@@ -37,6 +37,8 @@ class ModelSpec(_Strict):
     dtype: str = "auto"
     enforce_eager: bool = True  # STACK.md: engine start-up 123 s -> 26 s on CPU for ~10% throughput
     kv_cache_gib: int = Field(4, ge=1, description="VLLM_CPU_KVCACHE_SPACE on CPU")
+    block_size: Optional[int] = Field(
+        None, ge=16, description="KV cache block size; None: vLLM's default on GPU, 32 on CPU")
     max_num_seqs: Optional[int] = Field(
         None, ge=1, description="sequences decoded at once; None: vLLM's default on GPU, 128 on CPU")
     gpu_memory_utilization: float = Field(0.85, gt=0.0, le=1.0)

@@ -105,15 +105,22 @@ def test_hub_folder_card_and_datasets_loader(built):
         assert set(ds.column_names) == set(TABLES[cfg["config_name"]].schema.names)
 
 
-def test_identical_rebuild_is_the_same_version(built):
-    """Per-request seeds make the build reproducible: same recipe, same bytes, no new version."""
-    from flows.build import build_dataset
+def test_identical_rebuild_through_the_cli_is_the_same_version(built):
+    """`synth build` runs the same flow; per-request seeds make it reproducible: same recipe, same
+    bytes, so the catalog gains a build but no new version."""
+    from typer.testing import CliRunner
+
+    from synth.cli import app
 
     summary, recipe, data_dir = built
-    again = build_dataset(str(recipe), str(data_dir), progress=False)
-    assert again.fingerprint == summary.fingerprint
-    assert again.version == summary.version and not again.new_version
-    assert Catalog(Path(summary.catalog)).query("SELECT count(*) AS n FROM versions")[0]["n"] == 1
+    result = CliRunner().invoke(app, ["build", str(recipe), "--data-dir", str(data_dir), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "identical to an existing version" in result.output
+    cat = Catalog(Path(summary.catalog))
+    assert cat.query("SELECT count(*) AS n FROM versions")[0]["n"] == 1
+    builds = cat.query("SELECT status, version FROM builds ORDER BY started_at")
+    assert [b["status"] for b in builds] == ["registered", "duplicate"]
+    assert {b["version"] for b in builds} == {summary.version}
 
 
 def test_failing_expectation_fails_the_build(built, tmp_path):

@@ -26,7 +26,9 @@ _DERIVED: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
     "pairs": lambda df: df.assign(
         same_solution=df["chosen_solution_id"].eq(df["rejected_solution_id"]),
         same_text=[c[-1]["content"] == r[-1]["content"] for c, r in zip(df["chosen"], df["rejected"])],
-        prompt_turns=df["prompt"].map(len),
+        prompt_ends_with_user=df["prompt"].map(lambda m: len(m) > 0 and m[-1]["role"] == "user"),
+        responses_are_assistant=[len(c) == 1 and len(r) == 1 and c[0]["role"] == r[0]["role"] == "assistant"
+                                 for c, r in zip(df["chosen"], df["rejected"])],
     ),
 }
 

