@@ -68,3 +68,9 @@ def generate(stage: str, spec: ModelSpec, requests: list[ChatRequest],
         usage.prompt_tokens += c.prompt_tokens
         usage.completion_tokens += sum(c.completion_tokens)
     return completions, usage
+
+
+def close_all() -> None:
+    """Shuts every loaded engine down (end of a process or test session), before interpreter exit."""
+    for key in list(_BACKENDS):
+        _BACKENDS.pop(key).close()

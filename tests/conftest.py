@@ -76,3 +76,12 @@ def built(prefect_harness, session_dir):
     data_dir = session_dir / "data"
     summary = build_dataset(str(recipe), str(data_dir), progress=False)
     return summary, recipe, data_dir
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_engines():
+    """vLLM otherwise shuts down at interpreter exit, logging into streams pytest has closed."""
+    yield
+    from synth import engine
+
+    engine.close_all()
