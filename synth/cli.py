@@ -27,7 +27,7 @@ def _fail(err: Exception) -> None:
 
     from rich.markup import escape
 
-    console.print("[red]error:[/] " + escape(str(err)))
+    console.print("[red]error:[/] " + escape(str(err)), soft_wrap=True)  # paths stay copyable
     code = 2 if isinstance(err, (RecipeError, SeedError)) else 1
     raise typer.Exit(code)
 
@@ -36,10 +36,10 @@ def _fail(err: Exception) -> None:
 def build(recipe: Path = typer.Argument(..., help="recipe YAML file"), data_dir: Optional[Path] = DataDir,
           quiet: bool = typer.Option(False, "--quiet", help="no generation progress bar")) -> None:
     """Build a dataset version from a recipe: generate, verify, pair, validate, catalog, stage."""
-    from synth.recipe import load_recipe
+    from synth.pipeline import preflight
 
     try:
-        load_recipe(recipe)  # fail on a bad recipe before Prefect or vLLM start
+        preflight(recipe)  # a bad recipe or seed file fails here, before Prefect or vLLM start
         from flows.build import build_dataset
         from synth.console import build_summary
 

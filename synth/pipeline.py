@@ -86,6 +86,14 @@ def start_build(recipe_path: str | Path, data_dir: str | Path | None = None, pro
                         flow_run_id=flow_run_id)
 
 
+def preflight(recipe_path: str | Path) -> Recipe:
+    """Checks the recipe and reads its seeds before any engine or orchestrator starts, so bad input
+    fails in seconds with a message naming the field or the line."""
+    recipe, _ = load_recipe(recipe_path)
+    load_seeds(recipe.seeds)
+    return recipe
+
+
 def seeds_step(ctx: BuildContext) -> StageResult[Seed]:
     t0 = time.perf_counter()
     seeds = load_seeds(ctx.recipe.seeds)

@@ -83,3 +83,17 @@ def test_procedural_is_reproducible_and_correct():
             value = z
         assert str(value) == seed.gold_answer
         assert int(seed.gold_answer) > 0
+
+
+def test_cli_reports_broken_seed_file_before_running(tmp_path):
+    from typer.testing import CliRunner
+
+    from synth.cli import app
+
+    (tmp_path / "seeds.jsonl").write_text('{"question": "q", "answer": "a\\n#### 1"}\n{"question": \n')
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: broken\nkind: preference\nseeds: {type: file, path: seeds.jsonl}\nmodels: {generator: {}}\n")
+    result = CliRunner().invoke(app, ["build", str(recipe), "--data-dir", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "seeds.jsonl:2: not valid JSON" in result.output
+    assert not (tmp_path / "out").exists()
