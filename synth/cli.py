@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from synth.errors import RecipeError, SeedError, SynthError, ValidationFailed
+from synth.errors import RecipeError, SeedError, SynthError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="synth: build critique, preference and error-injected datasets.")

