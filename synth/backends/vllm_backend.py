@@ -83,6 +83,10 @@ class VLLMBackend:
             )
             for r in requests
         ]
+        # Start every batch from an empty prefix cache: what an earlier batch left cached would change
+        # how prompts are prefilled, and with it the low bits of the logits, so the same requests
+        # could sample differently in a long-lived process.
+        self.llm.reset_prefix_cache()
         if any(r.n > 1 for r in requests):
             self._prefill_once(conversations)
         outputs = self.llm.chat(conversations, sampling_params=params, use_tqdm=progress)
