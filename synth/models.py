@@ -30,7 +30,6 @@ class ResolvedModel:
     identity: str
 
 
-
 def _embedded_gguf(package: str, filename: str) -> Path:
     import importlib.util
 

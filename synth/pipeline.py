@@ -115,7 +115,6 @@ def pair_step(ctx: BuildContext, solutions: list[Solution], seeds: list[Seed]) -
     return PairCorrectIncorrect(ctx.recipe.stages.pair, ctx.recipe.stages.generate, ctx.recipe.seed).run(solutions, seeds)
 
 
-
 def write_step(ctx: BuildContext, tables: dict[str, list[Any]]) -> list[FileEntry]:
     """Writes each table as Parquet with its declared Arrow schema (schemas/)."""
     entries = []

@@ -42,6 +42,12 @@ class VLLMBackend:
             seed=0,  # requests carry their own seeds
             tensor_parallel_size=spec.tensor_parallel_size,
         )
+        # Unset engine limits fall back to vLLM's own defaults on GPU and to these on CPU:
+        # - max_num_seqs 128: more running sequences than the KV cache holds makes vLLM preempt and
+        #   recompute; on 2 cores 256 sequences collapsed 800 samples to ~8 tokens/s.
+        # - block_size 32: the CPU default (128 tokens) is longer than most prompts, so no prompt would
+        #   ever be reused from the prefix cache; 32 is the smallest its attention kernel supports.
+        defaults: dict[str, int] = {}
         if _has_cuda():
             kwargs["gpu_memory_utilization"] = spec.gpu_memory_utilization
         else:
@@ -50,16 +56,11 @@ class VLLMBackend:
             # Whole-prompt prefill avoids it; vLLM's CPU platform does the same for MLA models.
             kwargs["enable_chunked_prefill"] = False
             kwargs["max_num_batched_tokens"] = max(spec.max_model_len, 8192)
-            # More running sequences than the KV cache holds makes vLLM preempt and recompute; on
-            # 2 cores that collapsed 800 samples to ~8 tokens/s. 128 fits a 4 GiB cache at 2k context.
-            kwargs["max_num_seqs"] = spec.max_num_seqs or 128
-            # The CPU default block (128 tokens) is longer than most prompts here, so no prompt would
-            # ever be reused from the prefix cache; 32 is the smallest its attention kernel supports.
-            kwargs["block_size"] = spec.block_size or 32
-        if spec.max_num_seqs and "max_num_seqs" not in kwargs:
-            kwargs["max_num_seqs"] = spec.max_num_seqs
-        if spec.block_size and "block_size" not in kwargs:
-            kwargs["block_size"] = spec.block_size
+            defaults = {"max_num_seqs": 128, "block_size": 32}
+        for name in ("max_num_seqs", "block_size"):
+            value = getattr(spec, name) or defaults.get(name)
+            if value:
+                kwargs[name] = value
         self.identity = model.identity
         self.model = model
         self.llm = LLM(**kwargs)
