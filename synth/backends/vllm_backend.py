@@ -29,6 +29,11 @@ class VLLMBackend:
         # On x86 vLLM reserves a core for its scheduler process and pins the worker to the rest: on a
         # 2-core machine that halves the cores doing the matrix work. Let the worker have them all.
         os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+        # With the engine core in its own process, it starts scheduling while the batch is still being
+        # sent, so which requests share a step (and the low bits of their logits) depends on timing,
+        # and the same seeded requests could sample differently. In-process, the whole batch is queued
+        # before the first step.
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         try:
             from vllm import LLM
         except ImportError as e:
