@@ -19,8 +19,15 @@ import duckdb
 
 from synth.errors import SynthError
 
-DDL = Path(__file__).with_name("schema.sql")
-SCHEMA_VERSION = 1
+DDL = Path(__file__).with_name("schema.sql")  # schema version 1
+MIGRATIONS = Path(__file__).with_name("migrations")  # NNN_name.sql, applied in order after version 1
+
+
+def _migrations() -> list[tuple[int, Path]]:
+    return sorted((int(p.name.split("_", 1)[0]), p) for p in MIGRATIONS.glob("[0-9][0-9][0-9]_*.sql"))
+
+
+SCHEMA_VERSION = max([1] + [n for n, _ in _migrations()])
 
 
 @dataclass(frozen=True)
@@ -89,10 +96,24 @@ class Catalog:
         self.lock_timeout = lock_timeout
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.connect() as con:
+            self._migrate(con)
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Brings an older catalog file up to this code's schema, one recorded migration at a time."""
+        con.execute("BEGIN TRANSACTION")
+        try:
             con.execute(DDL.read_text())
-            con.execute(
-                "INSERT INTO schema_migrations SELECT ?, now() WHERE NOT EXISTS "
-                "(SELECT 1 FROM schema_migrations WHERE version = ?)", [SCHEMA_VERSION, SCHEMA_VERSION])
+            con.execute("INSERT INTO schema_migrations SELECT 1, now() WHERE NOT EXISTS "
+                        "(SELECT 1 FROM schema_migrations WHERE version = 1)")
+            applied = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+            for number, path in _migrations():
+                if number not in applied:
+                    con.execute(path.read_text())
+                    con.execute("INSERT INTO schema_migrations VALUES (?, now())", [number])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """A connection, waiting while another process writes (DuckDB's single-writer lock)."""
@@ -170,10 +191,12 @@ class Catalog:
             con.execute("INSERT INTO funnel VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [b.build_id, pos, f["stage"], f["unit_in"], f["unit_out"], f["n_in"], f["n_out"],
                          json.dumps(f["dropped"]), json.dumps(f["labels"]), f["wall_seconds"]])
+        usage_cols = ("stage", "model", "backend", "requests", "cache_hits", "backend_requests", "parse_retries",
+                      "failures", "samples", "prompt_tokens", "completion_tokens", "load_seconds", "wall_seconds")
         for u in b.usage:
-            con.execute("INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [b.build_id, u["stage"], u["model"], u["requests"], u["samples"], u["prompt_tokens"],
-                         u["completion_tokens"], u["wall_seconds"]])
+            con.execute(f"INSERT INTO usage (build_id, {', '.join(usage_cols)}) "
+                        f"VALUES (?, {', '.join('?' * len(usage_cols))})",
+                        [b.build_id] + [u[c] for c in usage_cols])
         for v in b.validations:
             con.execute("INSERT INTO validations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [b.build_id, v["table"], v["suite"], v["success"], v["evaluated"], v["failed"],

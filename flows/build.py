@@ -27,7 +27,9 @@ def seeds_task(ctx: BuildContext):
 
 @task(name="generate", **_TASK)
 def generate_task(ctx: BuildContext, seeds):
-    console.step(f"generating {ctx.recipe.stages.generate.n} solutions for each of {len(seeds)} problems")
+    cfg = ctx.recipe.stages.generate
+    console.step(f"generating {cfg.n} solutions for each of {len(seeds)} problems with {', '.join(cfg.models)}"
+                 + (f" (response cache {ctx.cache_path})" if ctx.cache_path else " (no response cache)"))
     result, usage = pipeline.generate_step(ctx, seeds)
     console.stage_done(result.report.as_dict())
     return result, usage
@@ -74,9 +76,12 @@ def stage_hub_task(ctx: BuildContext, registered):
 
 
 @flow(name="build-dataset", log_prints=False, validate_parameters=True)
-def build_dataset(recipe_path: str, data_dir: Optional[str] = None, progress: bool = True) -> BuildSummary:
-    """Seeds to a validated, cataloged, card-ready dataset version."""
-    ctx = pipeline.start_build(recipe_path, data_dir, progress=progress, flow_run_id=str(flow_run.get_id() or ""))
+def build_dataset(recipe_path: str, data_dir: Optional[str] = None, progress: bool = True,
+                  use_cache: bool = True) -> BuildSummary:
+    """Seeds to a validated, cataloged, card-ready dataset version. With the response cache (the
+    default) a build that was killed resumes where it stopped when run again."""
+    ctx = pipeline.start_build(recipe_path, data_dir, progress=progress, flow_run_id=str(flow_run.get_id() or ""),
+                               use_cache=use_cache)
     seeds = seeds_task(ctx)
     generations, usage = generate_task(ctx, seeds.records)
     solutions = verify_task(ctx, generations.records, seeds.records)
@@ -86,7 +91,7 @@ def build_dataset(recipe_path: str, data_dir: Optional[str] = None, progress: bo
                              "rejects": rejects})
     validations = validate_task(ctx, files)
     reports = [seeds.report, generations.report, solutions.report, pairs.report]
-    registered = register_task(ctx, files, reports, [usage], validations)
+    registered = register_task(ctx, files, reports, usage, validations)
     pipeline.check_gate(validations, registered)
     hub_dir = stage_hub_task(ctx, registered)
-    return pipeline.summarize(ctx, registered, reports, [usage], validations, files, hub_dir)
+    return pipeline.summarize(ctx, registered, reports, usage, validations, files, hub_dir)

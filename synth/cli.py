@@ -34,7 +34,9 @@ def _fail(err: Exception) -> None:
 
 @app.command()
 def build(recipe: Path = typer.Argument(..., help="recipe YAML file"), data_dir: Optional[Path] = DataDir,
-          quiet: bool = typer.Option(False, "--quiet", help="no generation progress bar")) -> None:
+          quiet: bool = typer.Option(False, "--quiet", help="no generation progress bar"),
+          no_cache: bool = typer.Option(False, "--no-cache",
+                                        help="send every request to its backend (no response cache, no resume)")) -> None:
     """Build a dataset version from a recipe: generate, verify, pair, validate, catalog, stage."""
     from synth.pipeline import preflight
 
@@ -43,7 +45,8 @@ def build(recipe: Path = typer.Argument(..., help="recipe YAML file"), data_dir:
         from flows.build import build_dataset
         from synth.console import build_summary
 
-        summary = build_dataset(str(recipe), str(data_dir) if data_dir else None, progress=not quiet)
+        summary = build_dataset(str(recipe), str(data_dir) if data_dir else None, progress=not quiet,
+                                use_cache=not no_cache)
         build_summary(summary)
     except SynthError as e:
         _fail(e)

@@ -35,13 +35,16 @@ def build_summary(summary: Any) -> None:
         funnel.add_row(f["stage"], f"{f['n_in']} {f['unit_in']}", f"{f['n_out']} {f['unit_out']}",
                        _reasons(f["dropped"]), _reasons(f["labels"]), f"{f['wall_seconds']:.1f}")
     console.print(funnel)
-    usage = Table(title="tokens and time", title_justify="left")
-    for col in ("stage", "model", "requests", "samples", "prompt tok", "completion tok", "s", "tok/s"):
-        usage.add_column(col, justify="left" if col in ("stage", "model") else "right")
+    usage = Table(title="tokens and time per stage and model", title_justify="left")
+    for col in ("stage", "model", "backend", "requests", "cached", "sent", "schema retries", "failed", "samples",
+                "prompt tok", "completion tok", "load s", "gen s", "tok/s"):
+        usage.add_column(col, justify="left" if col in ("stage", "model", "backend") else "right")
     for u in summary.usage:
         tps = u["completion_tokens"] / u["wall_seconds"] if u["wall_seconds"] else 0.0
-        usage.add_row(u["stage"], u["model"], str(u["requests"]), str(u["samples"]), str(u["prompt_tokens"]),
-                      str(u["completion_tokens"]), f"{u['wall_seconds']:.1f}", f"{tps:.0f}")
+        usage.add_row(u["stage"], u["model"], u["backend"], str(u["requests"]), str(u["cache_hits"]),
+                      str(u["backend_requests"]), str(u["parse_retries"]), str(u["failures"]), str(u["samples"]),
+                      str(u["prompt_tokens"]), str(u["completion_tokens"]), f"{u['load_seconds']:.1f}",
+                      f"{u['wall_seconds']:.1f}", f"{tps:.0f}")
     console.print(usage)
     state = "[green]new version[/]" if summary.new_version else "[yellow]identical to an existing version[/]"
     console.print(f"{state} {summary.dataset}@{summary.version}  fingerprint {summary.fingerprint[:16]}  "

@@ -23,3 +23,8 @@ class ValidationFailed(SynthError):
     def __init__(self, message: str, summary: str):
         super().__init__(message + "\n" + summary)
         self.summary = summary
+
+
+class GenerationError(SynthError):
+    """Requests to a model failed for good (after retries). What finished is in the response cache,
+    so running the same build again resumes from there."""

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from catalog import BuildRecord, Catalog, FileEntry, Registered
 from catalog.store import utcnow
 from schemas import TABLES, Generation, PreferencePair, Seed, Solution, records_to_table
+from synth.cache import ResponseCache
 from synth.engine import Usage
 from synth.errors import ValidationFailed
 from synth.paths import data_dir as default_data_dir
@@ -47,10 +48,14 @@ class BuildContext:
     started_at: datetime
     progress: bool = True
     flow_run_id: Optional[str] = None
+    cache_path: Optional[Path] = None  # the response cache; None: every request goes to its backend
 
     @property
     def catalog_path(self) -> Path:
         return self.data_dir / "catalog.duckdb"
+
+    def response_cache(self) -> Optional[ResponseCache]:
+        return ResponseCache(self.cache_path) if self.cache_path else None
 
 
 @dataclass
@@ -71,9 +76,14 @@ class BuildSummary:
     rows: dict[str, int] = field(default_factory=dict)
 
 
+def default_cache_path(data_dir: Path) -> Path:
+    return data_dir / "cache" / "responses.sqlite"
+
+
 def start_build(recipe_path: str | Path, data_dir: str | Path | None = None, progress: bool = True,
-                flow_run_id: Optional[str] = None) -> BuildContext:
-    """Validates the recipe before anything runs; a bad recipe raises RecipeError here."""
+                flow_run_id: Optional[str] = None, use_cache: bool = True) -> BuildContext:
+    """Validates the recipe before anything runs; a bad recipe raises RecipeError here. The response
+    cache lives in the data directory, so a build run again after a crash resumes where it stopped."""
     recipe, sha = load_recipe(recipe_path)
     root = Path(data_dir).resolve() if data_dir else default_data_dir()
     started = utcnow()
@@ -83,7 +93,7 @@ def start_build(recipe_path: str | Path, data_dir: str | Path | None = None, pro
     return BuildContext(recipe=recipe, recipe_path=str(Path(recipe_path).resolve()),
                         recipe_yaml=Path(recipe_path).read_text(), recipe_sha256=sha, build_id=build_id,
                         data_dir=root, build_dir=build_dir, started_at=started, progress=progress,
-                        flow_run_id=flow_run_id)
+                        flow_run_id=flow_run_id, cache_path=default_cache_path(root) if use_cache else None)
 
 
 def preflight(recipe_path: str | Path) -> Recipe:
@@ -102,9 +112,14 @@ def seeds_step(ctx: BuildContext) -> StageResult[Seed]:
     return StageResult(seeds, [], report)
 
 
-def generate_step(ctx: BuildContext, seeds: list[Seed]) -> tuple[StageResult[Generation], Usage]:
-    cfg = ctx.recipe.stages.generate
-    return GenerateSolutions(cfg, ctx.recipe.models[cfg.model], ctx.recipe.seed, ctx.progress).run(seeds)
+def generate_step(ctx: BuildContext, seeds: list[Seed]) -> tuple[StageResult[Generation], list[Usage]]:
+    cache = ctx.response_cache()
+    try:
+        return GenerateSolutions(ctx.recipe.stages.generate, ctx.recipe.models, ctx.recipe.seed, cache,
+                                 ctx.progress).run(seeds)
+    finally:
+        if cache:
+            cache.close()
 
 
 def verify_step(ctx: BuildContext, generations: list[Generation], seeds: list[Seed]) -> StageResult[Solution]:
@@ -152,10 +167,10 @@ def _lineage(ctx: BuildContext) -> list[tuple[str, str, str]]:
         out.append(("seeds", str(r.seeds.path), f"sha256={sha256_file(r.seeds.path)} format={r.seeds.format}"))
     else:
         out.append(("seeds", f"procedural:seed={r.seeds.seed}", r.seeds.model_dump_json()))
-    from synth.models import resolve_model
+    from synth.engine import model_identity
 
     for key, m in r.models.items():
-        out.append(("model", resolve_model(m.model, m.revision).identity,
+        out.append(("model", model_identity(m),
                     json.dumps({"role": key, "backend": m.backend, "sampling": m.sampling.model_dump()})))
     p = r.stages.generate.prompt
     out.append(("prompt", p, f"sha256={template_sha256(p)}"))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from synth.errors import RecipeError
 
@@ -27,12 +27,21 @@ class Sampling(_Strict):
     stop: list[str] = Field(default_factory=list)
 
 
-class ModelSpec(_Strict):
-    """A model and how to run it. `model` is `embedded:smollm2-135m-instruct`, a local folder or a Hub name."""
+class _ModelBase(_Strict):
+    """What every backend shares: which model, how to sample from it, how often to retry bad output."""
+
+    model: str = "embedded:smollm2-135m-instruct"
+    revision: Optional[str] = Field(
+        None, description="pins the model (Hub revision, or an API's dated model id); part of the response cache key")
+    sampling: Sampling = Field(default_factory=Sampling)
+    max_parse_retries: int = Field(
+        2, ge=0, le=10, description="new samples (with new seeds) asked for when output fails its JSON schema")
+
+
+class VLLMModel(_ModelBase):
+    """In-process vLLM. `model` is `embedded:smollm2-135m-instruct`, a local folder or a Hub name."""
 
     backend: Literal["vllm"] = "vllm"
-    model: str = "embedded:smollm2-135m-instruct"
-    revision: Optional[str] = None
     max_model_len: int = Field(2048, ge=128)
     dtype: str = "auto"
     enforce_eager: bool = True  # STACK.md: engine start-up 123 s -> 26 s on CPU for ~10% throughput
@@ -43,7 +52,36 @@ class ModelSpec(_Strict):
         None, ge=1, description="sequences decoded at once; None: vLLM's default on GPU, 128 on CPU")
     gpu_memory_utilization: float = Field(0.85, gt=0.0, le=1.0)
     tensor_parallel_size: int = Field(1, ge=1)
-    sampling: Sampling = Field(default_factory=Sampling)
+    commit_every: int = Field(
+        512, ge=1, description="requests per vLLM call; a call's responses enter the response cache together, "
+                               "so a killed build redoes at most one call")
+
+
+class OpenAIModel(_ModelBase):
+    """Any OpenAI-compatible server (vLLM's own server, a hosted API). `model` is the served model name."""
+
+    backend: Literal["openai"]
+    base_url: str = Field(pattern=r"^https?://", description="e.g. http://127.0.0.1:8000/v1")
+    api_key_env: Optional[str] = Field(
+        None, description="name of the environment variable holding the API key (never the key itself); "
+                          "None: no key, as for a local vLLM server")
+    max_in_flight: int = Field(16, ge=1, le=4096, description="requests open at once")
+    timeout_s: float = Field(120.0, gt=0, description="per request")
+    max_retries: int = Field(5, ge=0, le=20, description="tries after the first on 429, 5xx, timeouts, lost connections")
+    backoff_s: float = Field(1.0, ge=0, description="first wait between tries; doubles each time, with jitter")
+
+
+def _backend_of(value: object) -> str:
+    if isinstance(value, dict):
+        return str(value.get("backend", "vllm"))
+    return str(getattr(value, "backend", "vllm"))
+
+
+ModelSpec = Annotated[
+    Union[Annotated[VLLMModel, Tag("vllm")], Annotated[OpenAIModel, Tag("openai")]],
+    Discriminator(_backend_of, custom_error_type="backend",
+                  custom_error_message="backend must be 'vllm' or 'openai'"),
+]
 
 
 class ProceduralSeeds(_Strict):
@@ -72,8 +110,10 @@ SeedSpec = Annotated[Union[ProceduralSeeds, FileSeeds], Field(discriminator="typ
 
 
 class GenerateStage(_Strict):
-    model: str = "generator"
-    n: int = Field(4, ge=1, le=64, description="solutions per problem")
+    models: list[str] = Field(
+        default_factory=lambda: ["generator"], min_length=1,
+        description="keys under `models`; each samples n solutions per problem with its own backend and sampling")
+    n: int = Field(4, ge=1, le=64, description="solutions per problem from each model")
     prompt: Literal["solve_math"] = "solve_math"
 
 
@@ -116,17 +156,25 @@ class Recipe(_Strict):
 
     @model_validator(mode="after")
     def _stage_models_exist(self) -> "Recipe":
-        m = self.stages.generate.model
-        if m not in self.models:
-            known = ", ".join(sorted(self.models)) or "none"
-            raise ValueError(f"stages.generate.model names {m!r}, which is not under models (have: {known})")
+        for m in self.stages.generate.models:
+            if m not in self.models:
+                known = ", ".join(sorted(self.models)) or "none"
+                raise ValueError(f"stages.generate.models names {m!r}, which is not under models (have: {known})")
+        if len(set(self.stages.generate.models)) != len(self.stages.generate.models):
+            raise ValueError("stages.generate.models names a model twice")
         return self
 
 
 def _format_errors(err: ValidationError, path: Path) -> str:
     lines = [f"{path}: recipe is invalid ({err.error_count()} error{'s' if err.error_count() != 1 else ''}):"]
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("function-after", "tagged-union")))
+        parts = [str(p) for p in e["loc"] if not str(p).startswith(("function-after", "tagged-union"))]
+        # Drop the union tags pydantic puts in the path (seeds.procedural.count -> seeds.count).
+        if parts[:1] == ["seeds"] and parts[1:2] in (["procedural"], ["file"]):
+            del parts[1]
+        if parts[:1] == ["models"] and parts[2:3] in (["vllm"], ["openai"]):
+            del parts[2]
+        loc = ".".join(parts)
         loc = loc or "(top level)"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":

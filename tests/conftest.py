@@ -85,3 +85,15 @@ def _close_engines():
     from synth import engine
 
     engine.close_all()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(session_dir):
+    """vLLM's OpenAI-compatible server with the embedded model, on loopback, for the whole session."""
+    from synth.models import resolve_model
+    from tests.servers import start_vllm_server, stop
+
+    model = resolve_model("embedded:smollm2-135m-instruct")
+    server = start_vllm_server(model.path_or_name, session_dir / "vllm-server.log")
+    yield server
+    stop(server.process)

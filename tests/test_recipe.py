@@ -28,12 +28,16 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
     "old,new,expected",
     [
         ("      temperature: 0.8", "      temprature: 0.8", "models.generator.sampling.temprature: unknown field"),
-        ("  count: 16", "  count: many", "seeds.procedural.count"),
+        ("  count: 16", "  count: many", "seeds.count"),
         ("    n: 4", "    n: 0", "stages.generate.n"),
         ("kind: preference", "kind: sentiment", "kind"),
         ("  type: procedural\n  count: 16\n  seed: 3\n  min_steps: 1\n  max_steps: 1",
          "  type: file\n  path: does-not-exist.jsonl", "seeds.path: file not found"),
-        ("  generate:\n    n: 4", "  generate:\n    model: critic\n    n: 4", "stages.generate.model names 'critic'"),
+        ("  generate:\n    n: 4", "  generate:\n    models: [critic]\n    n: 4", "stages.generate.models names 'critic'"),
+        ("    model: embedded:smollm2-135m-instruct", "    backend: openai\n    model: smollm2", "models.generator.base_url: Field required"),
+        ("    model: embedded:smollm2-135m-instruct", "    backend: openai\n    base_url: http://127.0.0.1:1/v1\n    model: smollm2\n    max_model_len: 1024",
+         "models.generator.max_model_len: unknown field"),
+        ("    model: embedded:smollm2-135m-instruct", "    backend: tgi", "backend must be 'vllm' or 'openai'"),
     ],
 )
 def test_bad_recipe_names_field_and_file(tmp_path, old, new, expected):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import gc
 import os
 
-from synth.backends.base import ChatRequest, Completion
+from synth.backends.base import ChatRequest, Completion, OnDone, Sample
 from synth.errors import ModelError
 from synth.models import ResolvedModel
-from synth.recipe import ModelSpec
+from synth.recipe import VLLMModel
 
 
 def _has_cuda() -> bool:
@@ -23,7 +23,9 @@ def _has_cuda() -> bool:
 class VLLMBackend:
     """Holds one `vllm.LLM`. Build it once per model per process (synth.engine keeps the registry)."""
 
-    def __init__(self, model: ResolvedModel, spec: ModelSpec):
+    name = "vllm"
+
+    def __init__(self, model: ResolvedModel, spec: VLLMModel):
         # The CPU build sizes its KV cache from this variable; it must be set before the engine starts.
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(spec.kv_cache_gib)
         # On x86 vLLM reserves a core for its scheduler process and pins the worker to the rest: on a
@@ -70,12 +72,14 @@ class VLLMBackend:
         self.model = model
         self.llm = LLM(**kwargs)
 
-    def generate(self, requests: list[ChatRequest], progress: bool = True) -> list[Completion]:
+    def generate(self, requests: list[ChatRequest], on_done: OnDone, progress: bool = True) -> None:
+        """One `LLM.chat` call for the whole list, so vLLM schedules it as one continuous batch; the
+        results are reported together when it returns (the engine sizes the list: `commit_every`)."""
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
         if not requests:
-            return []
+            return
         conversations = [[{"role": m.role, "content": m.content} for m in r.messages] for r in requests]
         params = [
             SamplingParams(
@@ -101,13 +105,12 @@ class VLLMBackend:
             samples = sorted(out.outputs, key=lambda o: o.index)
             results.append(
                 Completion(
-                    texts=[s.text for s in samples],
-                    finish_reasons=[s.finish_reason or "unknown" for s in samples],
+                    samples=[Sample(text=s.text, finish_reason=s.finish_reason or "unknown",
+                                    completion_tokens=len(s.token_ids)) for s in samples],
                     prompt_tokens=len(out.prompt_token_ids or []),
-                    completion_tokens=[len(s.token_ids) for s in samples],
                 )
             )
-        return results
+        on_done(list(range(len(results))), results)
 
     def _prefill_once(self, conversations: list[list[dict]]) -> None:
         """Computes each distinct prompt once into the prefix cache before sampling n continuations.

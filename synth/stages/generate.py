@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import time
+from typing import Optional
 
 from schemas import ChatMessage, Generation, Seed
 from synth import engine
 from synth.backends.base import ChatRequest
+from synth.cache import ResponseCache
 from synth.engine import Usage
 from synth.prompts import render
 from synth.recipe import GenerateStage, ModelSpec
@@ -33,43 +35,54 @@ def prompt_messages(template: str, problem: str) -> list[ChatMessage]:
 
 
 class GenerateSolutions:
+    """n solutions per problem from each generator model; each model is one batched engine call."""
+
     name = "generate"
 
-    def __init__(self, config: GenerateStage, model: ModelSpec, build_seed: int, progress: bool = True):
-        self.config, self.model, self.build_seed, self.progress = config, model, build_seed, progress
+    def __init__(self, config: GenerateStage, models: dict[str, ModelSpec], build_seed: int,
+                 cache: Optional[ResponseCache] = None, progress: bool = True):
+        self.config, self.models, self.build_seed = config, models, build_seed
+        self.cache, self.progress = cache, progress
 
-    def run(self, seeds: list[Seed]) -> tuple[StageResult[Generation], Usage]:
+    def run(self, seeds: list[Seed]) -> tuple[StageResult[Generation], list[Usage]]:
         t0 = time.perf_counter()
         report = StageReport(self.name, unit_in="problems", unit_out="solutions", n_in=len(seeds))
         rejects: list = []
-        requests = [
-            ChatRequest(
-                messages=prompt_messages(self.config.prompt, s.problem),
-                sampling=self.model.sampling,
-                n=self.config.n,
-                seed=request_seed(self.build_seed, s.seed_id),
-            )
-            for s in seeds
-        ]
-        completions, usage = engine.generate(self.name, self.model, requests, progress=self.progress)
         out: list[Generation] = []
-        for seed, req, comp in zip(seeds, requests, completions):
-            for i, (text, reason, ntok) in enumerate(zip(comp.texts, comp.finish_reasons, comp.completion_tokens)):
-                gen = Generation(
-                    generation_id=f"{seed.seed_id}-s{i}",
-                    seed_id=seed.seed_id,
-                    model=usage.model,
-                    sample_index=i,
-                    messages=req.messages,
-                    text=text,
-                    finish_reason=reason,
-                    prompt_tokens=comp.prompt_tokens,
-                    completion_tokens=ntok,
+        usages: list[Usage] = []
+        for key in self.config.models:
+            spec = self.models[key]
+            requests = [
+                ChatRequest(
+                    messages=prompt_messages(self.config.prompt, s.problem),
+                    sampling=spec.sampling,
+                    n=self.config.n,
+                    seed=request_seed(self.build_seed, s.seed_id),
                 )
-                if not text.strip():
-                    reject(report, rejects, gen.generation_id, "empty_output", f"finish_reason={reason}", gen)
-                    continue
-                out.append(gen)
+                for s in seeds
+            ]
+            completions, usage = engine.generate(self.name, spec, requests, cache=self.cache, progress=self.progress)
+            usages.append(usage)
+            for seed, req, comp in zip(seeds, requests, completions):
+                for i, sample in enumerate(comp.samples):
+                    gen = Generation(
+                        generation_id=f"{seed.seed_id}-{key}-s{i}",
+                        seed_id=seed.seed_id,
+                        model=usage.model,
+                        sample_index=i,
+                        messages=req.messages,
+                        text=sample.text,
+                        finish_reason=sample.finish_reason,
+                        prompt_tokens=comp.prompt_tokens,
+                        completion_tokens=sample.completion_tokens,
+                    )
+                    if not sample.ok:
+                        reject(report, rejects, gen.generation_id, "unparsable_output",
+                               f"{sample.error} (after {sample.attempts} attempts)", gen)
+                    elif not sample.text.strip():
+                        reject(report, rejects, gen.generation_id, "empty_output", f"finish_reason={sample.finish_reason}", gen)
+                    else:
+                        out.append(gen)
         report.n_out = len(out)
         report.wall_seconds = time.perf_counter() - t0
-        return StageResult(out, rejects, report), usage
+        return StageResult(out, rejects, report), usages

@@ -1,0 +1,77 @@
+"""A build killed with SIGKILL halfway resumes from the response cache: run again, it sends only the
+requests that had not finished, and its dataset is byte for byte the uninterrupted build's."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from catalog import Catalog
+from tests.conftest import write_recipe
+
+COUNT = 16
+
+
+def _cached(path: Path) -> int:
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as con:
+            return con.execute("SELECT count(*) FROM responses").fetchone()[0]
+    except sqlite3.OperationalError:  # the table is not created yet
+        return 0
+
+
+def _recipe(folder: Path) -> Path:
+    """The tiny recipe, committing to the cache every 4 requests (4 vLLM calls in all)."""
+    path = write_recipe(folder, count=COUNT)
+    text = path.read_text().replace("    max_model_len: 1024\n", "    max_model_len: 1024\n    commit_every: 4\n")
+    assert "commit_every: 4" in text
+    path.write_text(text)
+    return path
+
+
+def test_killed_build_repeats_no_finished_request(prefect_harness, tmp_path):
+    from flows.build import build_dataset
+
+    recipe = _recipe(tmp_path)
+    reference = build_dataset(str(recipe), str(tmp_path / "uninterrupted"), progress=False)
+    assert reference.usage[0]["backend_requests"] == COUNT
+
+    data = tmp_path / "killed"
+    cache = data / "cache" / "responses.sqlite"
+    synth = Path(sys.executable).with_name("synth")
+    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"))
+    env.pop("PREFECT_API_URL", None)
+    log = (tmp_path / "killed-build.log").open("w")
+    proc = subprocess.Popen([str(synth), "build", str(recipe), "--data-dir", str(data), "--quiet"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 600
+    try:
+        while _cached(cache) == 0:
+            assert proc.poll() is None, f"the build ended before it could be killed: {(tmp_path / 'killed-build.log').read_text()[-2000:]}"
+            assert time.monotonic() < deadline, "no response was cached within 10 minutes"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the build and every process it started
+        proc.wait()
+    done = _cached(cache)
+    assert 0 < done < COUNT, done
+    # Killed before registering: the catalog holds no version and no build of it.
+    catalog = data / "catalog.duckdb"
+    if catalog.exists():
+        assert Catalog(catalog).query("SELECT count(*) AS n FROM versions")[0]["n"] == 0
+
+    resumed = build_dataset(str(recipe), str(data), progress=False)
+    usage = resumed.usage[0]
+    assert usage["cache_hits"] == done
+    assert usage["backend_requests"] == COUNT - done  # no finished request was sent again
+    assert resumed.fingerprint == reference.fingerprint
+    assert resumed.rows == reference.rows
+    recorded = Catalog(catalog).query("SELECT cache_hits, backend_requests FROM usage")
+    assert recorded == [{"cache_hits": done, "backend_requests": COUNT - done}]
