@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 from synth.backends.base import Backend, ChatRequest, Completion, Sample
 from synth.cache import ResponseCache, request_key
+from synth.errors import GenerationError
 from synth.recipe import ModelSpec, OpenAIModel, VLLMModel
 
 _BACKENDS: dict[tuple, Backend] = {}
@@ -136,10 +137,15 @@ class _Fetcher:
 
             # vLLM: a call's results are committed together, so calls are the resume granularity.
             step = getattr(self.spec, "commit_every", None) or len(send)
-            for start in range(0, len(send), step):
-                chunk = send[start:start + step]
-                backend.generate(chunk, lambda done, cs, s=start: on_done([s + d for d in done], cs),
-                                 progress=self.progress)
+            try:
+                for start in range(0, len(send), step):
+                    chunk = send[start:start + step]
+                    backend.generate(chunk, lambda done, cs, s=start: on_done([s + d for d in done], cs),
+                                     progress=self.progress)
+            except GenerationError as e:
+                where = (f"Finished responses are in the response cache {self.cache.path}: run the same build "
+                         f"again to resume." if self.cache else "No response cache was in use: nothing was kept.")
+                raise GenerationError(f"stage {self.usage.stage}: {e} {where}") from None
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:  # a backend broke its contract: say so rather than return holes
             raise RuntimeError(f"backend {self.spec.backend} returned no result for {len(missing)} requests")

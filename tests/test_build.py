@@ -116,7 +116,12 @@ def test_identical_rebuild_through_the_cli_is_the_same_version(built):
     result = CliRunner().invoke(app, ["build", str(recipe), "--data-dir", str(data_dir), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "identical to an existing version" in result.output
+    assert "tokens and time per stage and model" in result.output  # the accounting is shown
     cat = Catalog(Path(summary.catalog))
+    # The rebuild was answered by the response cache: no request reached the engine.
+    usage = cat.query("SELECT u.cache_hits, u.backend_requests, u.completion_tokens FROM usage u "
+                      "JOIN builds b USING (build_id) WHERE b.status = 'duplicate'")
+    assert usage == [{"cache_hits": 16, "backend_requests": 0, "completion_tokens": 0}]
     assert cat.query("SELECT count(*) AS n FROM versions")[0]["n"] == 1
     builds = cat.query("SELECT status, version FROM builds ORDER BY started_at")
     assert [b["status"] for b in builds] == ["registered", "duplicate"]

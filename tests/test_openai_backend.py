@@ -42,11 +42,13 @@ def test_structured_output_through_the_server(vllm_server):
 
 
 def test_429_503_and_stalls_are_retried_and_change_nothing(vllm_server):
-    direct, _ = engine.generate("generate", spec(vllm_server.base_url), requests(3, n=1), progress=False)
+    short = Sampling(temperature=0.8, max_tokens=8)  # answered well inside the client's 4 s timeout
+    direct, _ = engine.generate("generate", spec(vllm_server.base_url, sampling=short), requests(3, n=1),
+                                progress=False)
     # Request numbers as the proxy sees them: 1 is refused with 429, its retry (2) with 503, the next
     # try (3) stalls past the client's timeout and is never forwarded, then 4 goes through.
-    with FlakyProxy(vllm_server.base_url, faults={1: "429", 2: "503", 3: "stall", 6: "429"}, stall_s=3.0) as proxy:
-        flaky = spec(proxy.base_url, timeout_s=1.0, max_retries=4)
+    with FlakyProxy(vllm_server.base_url, faults={1: "429", 2: "503", 3: "stall", 6: "429"}, stall_s=6.0) as proxy:
+        flaky = spec(proxy.base_url, timeout_s=4.0, max_retries=4, sampling=short)
         via_proxy, usage = engine.generate("generate", flaky, requests(3, n=1), progress=False)
     assert proxy.seen == ["429", "503", "stall", "ok", "ok", "429", "ok"]
     assert [c.texts for c in via_proxy] == [c.texts for c in direct]
@@ -68,7 +70,8 @@ def test_failed_requests_are_reported_and_finished_ones_kept_for_the_rerun(vllm_
         flaky = spec(proxy.base_url, max_retries=1)
         with pytest.raises(GenerationError) as err:
             engine.generate("generate", flaky, requests(3, n=1), cache=cache, progress=False)
-    assert "2 of 3 requests" in str(err.value) and "run the same build again to resume" in str(err.value)
+    assert "2 of 3 requests" in str(err.value) and "1 finished" in str(err.value)
+    assert f"in the response cache {cache.path}: run the same build again to resume" in str(err.value)
     assert "InternalServerError" in str(err.value)
     assert cache.count() == 1
     _, usage = engine.generate("generate", spec(vllm_server.base_url), requests(3, n=1), cache=cache,

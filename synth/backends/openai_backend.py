@@ -97,14 +97,14 @@ class OpenAIBackend:
                 raise GenerationError(
                     f"model {spec.model!r} at {spec.base_url} refused a request: {e}. Check the model name "
                     f"(GET {spec.base_url.rstrip('/')}/models lists what the server serves), the key and the "
-                    f"request settings. Finished requests are in the response cache.") from None
+                    f"request settings.") from None
             finally:
                 await client.close()
         if failed:
             raise GenerationError(
                 f"{len(failed)} of {len(requests)} requests to model {spec.model!r} at {spec.base_url} failed after "
-                f"{spec.max_retries} retries (first: request {failed[0][0]}: {failed[0][1]}). The other "
-                f"{len(requests) - len(failed)} are in the response cache: run the same build again to resume.")
+                f"{spec.max_retries} retries (first: request {failed[0][0]}: {failed[0][1]}); "
+                f"{len(requests) - len(failed)} finished.")
 
     async def _call(self, client, r: ChatRequest, seed: int) -> tuple[Sample, int]:
         import openai
