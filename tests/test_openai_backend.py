@@ -19,7 +19,7 @@ from tests.test_engine import ANSWER_SCHEMA, requests
 
 def spec(base_url: str, **kw) -> OpenAIModel:
     fields = dict(backend="openai", base_url=base_url, model=SERVED_NAME, max_in_flight=1, backoff_s=0.05,
-                  sampling=Sampling(temperature=0.8, max_tokens=32))
+                  sampling=Sampling(temperature=0.8, max_tokens=12))
     fields.update(kw)
     return OpenAIModel(**fields)
 
