@@ -5,7 +5,7 @@ Prints completion tokens/s of each and their ratio (goal: the engine keeps >= 0.
 Both sides start from an empty prefix cache, so neither gets the other's prompts for free, and the
 rounds alternate (raw, engine, raw, engine, ...) so drift on a shared machine hits both alike.
 
-    .venv/bin/python bench/generation.py                 # 256 prompts, 128 tokens, 1 round
+    .venv/bin/python bench/generation.py                 # 256 prompts, 64 tokens, 1 round
     .venv/bin/python bench/generation.py --rounds 3 --n 4
 """
 
@@ -19,7 +19,7 @@ import time
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prompts", type=int, default=256)
-    ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--n", type=int, default=1, help="samples per prompt")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--model", default="embedded:smollm2-135m-instruct")
@@ -39,7 +39,7 @@ def main() -> None:
                             seed=request_seed(0, s.seed_id)) for s in seeds]
     t0 = time.perf_counter()
     backend = engine.get_backend(spec)
-    print(f"engine start: {time.perf_counter() - t0:.1f} s ({backend.identity})")
+    print(f"engine start: {time.perf_counter() - t0:.1f} s ({backend.identity})", flush=True)
     llm = backend.llm
     conversations = [[{"role": m.role, "content": m.content} for m in r.messages] for r in requests]
     params = [SamplingParams(n=r.n, temperature=r.sampling.temperature, top_p=r.sampling.top_p,
@@ -62,7 +62,7 @@ def main() -> None:
         for name, fn in (("raw vllm.LLM.chat", raw), ("synth engine", through_engine)):
             tokens, secs = fn()
             rates[name].append(tokens / secs)
-            print(f"round {r + 1} {name:<18} {tokens:>7} tokens in {secs:6.1f} s = {tokens / secs:7.1f} tok/s")
+            print(f"round {r + 1} {name:<18} {tokens:>7} tokens in {secs:6.1f} s = {tokens / secs:7.1f} tok/s", flush=True)
     raw_rate = statistics.median(rates["raw vllm.LLM.chat"])
     eng_rate = statistics.median(rates["synth engine"])
     print(f"\n{args.prompts} prompts x {args.n} samples, max_tokens {args.max_tokens}, {args.rounds} round(s), medians:")

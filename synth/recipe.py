@@ -43,7 +43,7 @@ class VLLMModel(_ModelBase):
 
     backend: Literal["vllm"] = "vllm"
     max_model_len: int = Field(2048, ge=128)
-    dtype: str = "auto"
+    dtype: str = Field("auto", description="auto: the model's dtype, except float32 on CPUs without native bf16")
     enforce_eager: bool = True  # STACK.md: engine start-up 123 s -> 26 s on CPU for ~10% throughput
     kv_cache_gib: int = Field(4, ge=1, description="VLLM_CPU_KVCACHE_SPACE on CPU")
     block_size: Optional[int] = Field(

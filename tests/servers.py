@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Optional
 
+from synth.backends.vllm_backend import engine_dtype
+
 SERVED_NAME = "smollm2"
 
 
@@ -42,14 +44,15 @@ def start_vllm_server(model_dir: str, log: Path, timeout: float = 420.0) -> VLLM
     """Prefix caching and chunked prefill are off so a request's tokens depend only on the request
     (with one request in flight), which the resume test compares byte for byte."""
     port = free_port()
-    # Measured on 2 cores: ~35 tokens/s at 32 requests in flight with all cores, ~20 with vLLM's
-    # default of one core reserved. The in-process engine does ~300: keep server work in tests small.
+    # The server's API, engine-core and worker processes share the 2 cores: measured in bf16 on an AVX2
+    # CPU, ~35 tokens/s at 32 requests in flight with all cores for the worker, ~20 with vLLM's default
+    # of one core reserved. Keep server work in tests small.
     env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_CPU_NUM_OF_RESERVED_CPU="0")
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
            "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(port),
            "--max-model-len", "1024", "--enforce-eager", "--no-enable-prefix-caching",
            "--no-enable-chunked-prefill", "--max-num-batched-tokens", "4096", "--max-num-seqs", "32",
-           "--block-size", "32", "--seed", "0"]
+           "--block-size", "32", "--seed", "0", "--dtype", engine_dtype("auto", cuda=False)]
     out = log.open("w")
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"

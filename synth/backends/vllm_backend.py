@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+from pathlib import Path
 
 from synth.backends.base import ChatRequest, Completion, OnDone, Sample
 from synth.errors import ModelError
@@ -18,6 +19,23 @@ def _has_cuda() -> bool:
         return torch.cuda.is_available()
     except Exception:
         return False
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX). Without it vLLM's CPU kernels
+    emulate bf16: measured on a 2-core AVX2 EPYC, SmolLM2-135M decoded 33 tokens/s in bf16 and 121
+    in float32 (64 prompts, 64 tokens)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True  # not Linux: leave vLLM's choice alone
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def engine_dtype(requested: str, cuda: bool) -> str:
+    if requested == "auto" and not cuda and not cpu_has_bf16():
+        return "float32"
+    return requested
 
 
 class VLLMBackend:
@@ -44,7 +62,7 @@ class VLLMBackend:
             model=model.path_or_name,
             revision=spec.revision,
             max_model_len=spec.max_model_len,
-            dtype=spec.dtype,
+            dtype=engine_dtype(spec.dtype, _has_cuda()),
             enforce_eager=spec.enforce_eager,
             seed=0,  # requests carry their own seeds
             tensor_parallel_size=spec.tensor_parallel_size,
