@@ -14,6 +14,9 @@ os.environ["PREFECT_HOME"] = str(_SESSION_TMP / "prefect")  # a newer Prefect's 
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# `datasets` caches a local folder under a hash that ignores its path and content (every staged
+# `v1.0.0` folder shares one), so a shared cache would serve an earlier session's rows.
+os.environ["HF_DATASETS_CACHE"] = str(_SESSION_TMP / "hf-datasets")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
