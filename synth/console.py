@@ -35,17 +35,15 @@ def build_summary(summary: Any) -> None:
         funnel.add_row(f["stage"], f"{f['n_in']} {f['unit_in']}", f"{f['n_out']} {f['unit_out']}",
                        _reasons(f["dropped"]), _reasons(f["labels"]), f"{f['wall_seconds']:.1f}")
     console.print(funnel)
-    usage = Table(title="tokens and time per stage and model", title_justify="left")
-    for col in ("stage", "model", "backend", "requests", "cached", "sent", "schema retries", "failed", "samples",
-                "prompt tok", "completion tok", "load s", "gen s", "tok/s"):
-        usage.add_column(col, justify="left" if col in ("stage", "model", "backend") else "right")
+    # One short block per stage and model: model names are long, and a wide table is unreadable at 80 columns.
+    console.print("[bold]tokens and time per stage and model[/]")
     for u in summary.usage:
         tps = u["completion_tokens"] / u["wall_seconds"] if u["wall_seconds"] else 0.0
-        usage.add_row(u["stage"], u["model"], u["backend"], str(u["requests"]), str(u["cache_hits"]),
-                      str(u["backend_requests"]), str(u["parse_retries"]), str(u["failures"]), str(u["samples"]),
-                      str(u["prompt_tokens"]), str(u["completion_tokens"]), f"{u['load_seconds']:.1f}",
-                      f"{u['wall_seconds']:.1f}", f"{tps:.0f}")
-    console.print(usage)
+        console.print(f"  {u['stage']} · {u['model']} ({u['backend']})")
+        console.print(f"    requests {u['requests']}: {u['cache_hits']} from the response cache, {u['backend_requests']} sent; "
+                      f"{u['parse_retries']} schema retries, {u['failures']} failed samples; {u['samples']} samples")
+        console.print(f"    tokens {u['prompt_tokens']:,} prompt + {u['completion_tokens']:,} completion; engine start "
+                      f"{u['load_seconds']:.1f} s, generation {u['wall_seconds']:.1f} s, {tps:.0f} tokens/s")
     state = "[green]new version[/]" if summary.new_version else "[yellow]identical to an existing version[/]"
     console.print(f"{state} {summary.dataset}@{summary.version}  fingerprint {summary.fingerprint[:16]}  "
                   f"rows {summary.rows}")
