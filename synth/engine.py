@@ -9,13 +9,12 @@ the first, so models that do not fit together run one after another.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Optional
+from typing import Optional
 
-from synth.backends.base import Backend, ChatRequest, Completion, Sample
+from synth.backends.base import Backend, ChatRequest, Completion, Sample, derive_seed
 from synth.cache import ResponseCache, request_key
 from synth.errors import GenerationError
 from synth.recipe import ModelSpec, OpenAIModel, VLLMModel
@@ -80,8 +79,7 @@ def get_backend(spec: ModelSpec) -> Backend:
 
 def retry_seed(seed: int, sample_index: int, attempt: int) -> int:
     """A new seed for a retried sample, fixed by the original seed so a rebuild retries identically."""
-    digest = hashlib.sha256(f"retry:{seed}:{sample_index}:{attempt}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+    return derive_seed(f"retry:{seed}:{sample_index}:{attempt}")
 
 
 def check_schema(sample: Sample, schema: dict) -> Sample:

@@ -9,11 +9,19 @@ loses only what was still running.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol
 
 from schemas import ChatMessage
 from synth.recipe import Sampling
+
+
+def derive_seed(text: str) -> int:
+    """A 31-bit seed fixed by `text` alone (for example "<build seed>:<problem id>"), so the seed of a
+    request, a retry or a sample does not depend on batch order or on the process."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") & 0x7FFFFFFF
 
 
 @dataclass(frozen=True)
@@ -55,17 +63,8 @@ class Completion:
         return [s.text for s in self.samples]
 
     @property
-    def finish_reasons(self) -> list[str]:
-        return [s.finish_reason for s in self.samples]
-
-    @property
     def completion_tokens(self) -> list[int]:
         return [s.completion_tokens for s in self.samples]
-
-    @property
-    def parsed(self) -> list[Any]:
-        return [s.parsed for s in self.samples]
-
 
 OnDone = Callable[[list[int], list[Completion]], None]
 """Called by a backend with the positions (in its request list) of requests that finished, and their results."""
@@ -73,7 +72,6 @@ OnDone = Callable[[list[int], list[Completion]], None]
 
 class Backend(Protocol):
     identity: str  # model name and revision or weight hash: part of the response cache key
-    name: str  # "vllm" | "openai"
 
     def generate(self, requests: list[ChatRequest], on_done: OnDone, progress: bool = True) -> None:
         """Runs every request and reports each through `on_done` exactly once. Raises

@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import hashlib
 import os
 import random
 from typing import Optional
 
-from synth.backends.base import ChatRequest, Completion, OnDone, Sample
+from synth.backends.base import ChatRequest, Completion, OnDone, Sample, derive_seed
 from synth.errors import GenerationError, ModelError
 from synth.recipe import OpenAIModel
 
 
 def sample_seed(seed: int, index: int) -> int:
     """Sample 0 keeps the request's seed; later samples get seeds derived from it."""
-    if index == 0:
-        return seed
-    digest = hashlib.sha256(f"sample:{seed}:{index}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+    return seed if index == 0 else derive_seed(f"sample:{seed}:{index}")
 
 
 class _Fatal(Exception):
@@ -34,8 +30,6 @@ class _Fatal(Exception):
 
 
 class OpenAIBackend:
-    name = "openai"
-
     def __init__(self, spec: OpenAIModel):
         self.spec = spec
         self.identity = f"{spec.model}@{spec.revision or 'unpinned'}"

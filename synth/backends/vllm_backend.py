@@ -41,8 +41,6 @@ def engine_dtype(requested: str, cuda: bool) -> str:
 class VLLMBackend:
     """Holds one `vllm.LLM`. Build it once per model per process (synth.engine keeps the registry)."""
 
-    name = "vllm"
-
     def __init__(self, model: ResolvedModel, spec: VLLMModel):
         # The CPU build sizes its KV cache from this variable; it must be set before the engine starts.
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(spec.kv_cache_gib)

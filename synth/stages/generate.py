@@ -7,13 +7,12 @@ Optimization", Pang et al. 2024).
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Optional
 
 from schemas import ChatMessage, Generation, Seed
 from synth import engine
-from synth.backends.base import ChatRequest
+from synth.backends.base import ChatRequest, derive_seed
 from synth.cache import ResponseCache
 from synth.engine import Usage
 from synth.prompts import render
@@ -23,8 +22,7 @@ from synth.stages.base import StageReport, StageResult, reject
 
 def request_seed(build_seed: int, seed_id: str) -> int:
     """A per-request seed that depends only on the recipe seed and the problem, not on batch order."""
-    digest = hashlib.sha256(f"{build_seed}:{seed_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+    return derive_seed(f"{build_seed}:{seed_id}")
 
 
 def prompt_messages(template: str, problem: str) -> list[ChatMessage]:
