@@ -98,7 +98,9 @@ class OpenAIBackend:
             raise GenerationError(
                 f"{len(failed)} of {len(requests)} requests to model {spec.model!r} at {spec.base_url} failed after "
                 f"{spec.max_retries} retries (first: request {failed[0][0]}: {failed[0][1]}); "
-                f"{len(requests) - len(failed)} finished.")
+                f"{len(requests) - len(failed)} finished."
+                + (f" No request got through: check that the server at {spec.base_url} is up and reachable."
+                   if len(failed) == len(requests) else ""))
 
     async def _call(self, client, r: ChatRequest, seed: int) -> tuple[Sample, int]:
         import openai
