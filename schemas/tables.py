@@ -8,7 +8,21 @@ from typing import Any, Type
 
 import pyarrow as pa
 
-from schemas.records import ChatMessage, PreferencePair, Reject, Seed, Solution
+from schemas.records import (
+    ChatMessage,
+    Critique,
+    CritiqueSFTRecord,
+    ErrorInjection,
+    MathShepherdRecord,
+    MCStepLabels,
+    PreferencePair,
+    PRMStepwiseRecord,
+    ProcessBenchRecord,
+    Reject,
+    Seed,
+    Solution,
+    StepVerdict,
+)
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 
@@ -68,6 +82,54 @@ REJECT_SCHEMA = pa.schema(
     ]
 )
 
+_STEPS = pa.list_(pa.string())
+
+
+def _schema(*fields: tuple[str, pa.DataType, bool]) -> pa.Schema:
+    return pa.schema([pa.field(name, typ, nullable=nullable) for name, typ, nullable in fields])
+
+
+INJECTION_SCHEMA = _schema(
+    ("injection_id", pa.string(), False), ("seed_id", pa.string(), False), ("source_id", pa.string(), False),
+    ("source_model", pa.string(), False), ("method", pa.string(), False), ("error_type", pa.string(), False),
+    ("problem", pa.string(), False), ("original_steps", _STEPS, False), ("corrupted_steps", _STEPS, False),
+    ("first_error_step", pa.int32(), False), ("original_answer", pa.string(), False),
+    ("corrupted_answer", pa.string(), False), ("gold_answer", pa.string(), False), ("detail", pa.string(), False),
+    ("claimed_error_step", pa.int32(), True),
+)
+
+MC_SCHEMA = _schema(
+    ("solution_id", pa.string(), False), ("seed_id", pa.string(), False), ("problem", pa.string(), False),
+    ("model", pa.string(), False), ("completer", pa.string(), False), ("steps", _STEPS, False),
+    ("rollouts", pa.int32(), False), ("correct_rollouts", pa.list_(pa.int32()), False),
+    ("soft_labels", pa.list_(pa.float64()), False), ("hard_labels", pa.list_(pa.bool_()), False),
+    ("first_error_step", pa.int32(), False), ("final_answer_correct", pa.bool_(), False),
+    ("gold_answer", pa.string(), False),
+)
+
+_VERDICTS = pa.list_(pa.struct([("step", pa.int32()), ("correct", pa.bool_()), ("explanation", pa.string())]))
+
+CRITIQUE_SCHEMA = _schema(
+    ("critique_id", pa.string(), False), ("target_id", pa.string(), False), ("seed_id", pa.string(), False),
+    ("problem", pa.string(), False), ("steps", _STEPS, False), ("label_source", pa.string(), False),
+    ("error_type", pa.string(), True), ("true_first_error_step", pa.int32(), False),
+    ("true_final_answer_correct", pa.bool_(), False), ("critic_model", pa.string(), False),
+    ("sample_index", pa.int32(), False), ("hint_given", pa.bool_(), False), ("step_verdicts", _VERDICTS, False),
+    ("first_error_step", pa.int32(), False), ("final_answer_correct", pa.bool_(), False),
+    ("critique", pa.string(), False),
+)
+
+PROCESSBENCH_SCHEMA = _schema(
+    ("id", pa.string(), False), ("generator", pa.string(), False), ("problem", pa.string(), False),
+    ("steps", _STEPS, False), ("final_answer_correct", pa.bool_(), False), ("label", pa.int32(), False),
+)
+MATH_SHEPHERD_SCHEMA = _schema(("input", pa.string(), False), ("label", pa.string(), False),
+                               ("task", pa.string(), False))
+PRM_STEPWISE_SCHEMA = _schema(("prompt", pa.string(), False), ("completions", _STEPS, False),
+                              ("labels", pa.list_(pa.bool_()), False))
+CRITIQUE_SFT_SCHEMA = _schema(("instruction", pa.string(), False), ("input", pa.string(), False),
+                              ("output", pa.string(), False))
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -86,6 +148,19 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("solutions", Solution, SOLUTION_SCHEMA, "Sampled solutions with answer-check labels."),
         TableSpec("pairs", PreferencePair, PAIR_SCHEMA, "Verified preference pairs (correct vs incorrect)."),
         TableSpec("rejects", Reject, REJECT_SCHEMA, "Records dropped by a stage, with the reason."),
+        TableSpec("injections", ErrorInjection, INJECTION_SCHEMA,
+                  "Correct solutions corrupted by one error of a known type; the first wrong step found by comparison."),
+        TableSpec("mc_labels", MCStepLabels, MC_SCHEMA, "Monte Carlo step labels (Math-Shepherd): rollouts per step."),
+        TableSpec("critiques", Critique, CRITIQUE_SCHEMA,
+                  "Step-wise critiques that agree with the ground-truth first wrong step and final verdict."),
+        TableSpec("processbench", ProcessBenchRecord, PROCESSBENCH_SCHEMA,
+                  "ProcessBench format: label is the earliest wrong step (0-based), -1 when every step is right."),
+        TableSpec("math_shepherd", MathShepherdRecord, MATH_SHEPHERD_SCHEMA,
+                  'Math-Shepherd format: a "ки" tag after each step in input, "+" or "-" in its place in label.'),
+        TableSpec("prm_stepwise", PRMStepwiseRecord, PRM_STEPWISE_SCHEMA,
+                  "TRL stepwise supervision (PRMTrainer): prompt, completions (steps), one boolean label per step."),
+        TableSpec("critique_sft", CritiqueSFTRecord, CRITIQUE_SFT_SCHEMA,
+                  "Critique fine-tuning format (CFT): instruction, input (problem and solution), output (critique)."),
     )
 }
 
@@ -113,5 +188,7 @@ def table_to_records(table: pa.Table, spec: TableSpec) -> list[Any]:
         if spec.record_type is PreferencePair:
             for key in ("prompt", "chosen", "rejected"):
                 row[key] = [ChatMessage(**m) for m in row[key]]
+        if spec.record_type is Critique:
+            row["step_verdicts"] = [StepVerdict(**v) for v in row["step_verdicts"]]
         out.append(spec.record_type(**row))
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from fractions import Fraction
 from typing import Optional
 
 from math_verify import parse, verify
@@ -71,12 +72,17 @@ def _timeout() -> Optional[int]:
     return 5 if threading.current_thread() is threading.main_thread() else None
 
 
+_PLAIN = re.compile(r"-?(?:\d+(?:\.\d+)?|\.\d+)")
+
+
 def answers_match(predicted: Optional[str], gold: str) -> bool:
     if predicted is None:
         return False
     p, g = _clean(predicted), _clean(gold)
     if p == g:
         return True
+    if _PLAIN.fullmatch(p) and _PLAIN.fullmatch(g):
+        return Fraction(p) == Fraction(g)  # what math-verify would say, without parsing LaTeX (100x faster)
     t = _timeout()
     wrap = lambda s: s if s.startswith(("$", "\\(", "\\[")) else f"${s}$"  # noqa: E731
     try:

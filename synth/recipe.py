@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
@@ -125,44 +125,171 @@ class PairStage(_Strict):
     max_pairs_per_problem: int = Field(1, ge=1)
 
 
+ErrorTypeName = Literal["calculation", "operator", "question_value", "earlier_step_value", "unit_conversion",
+                        "counting", "missing_step"]
+ERROR_TYPES: tuple[str, ...] = get_args(ErrorTypeName)
+InjectionSource = Literal["gold", "samples"]
+
+
+class _InjectBase(_Strict):
+    sources: list[InjectionSource] = Field(
+        default_factory=lambda: ["gold"], min_length=1,
+        description="gold: the seeds' gold solutions; samples: the generator's own verified-correct solutions "
+                    "(on-policy errors, as LEMMA argues)")
+    error_types: list[ErrorTypeName] = Field(default_factory=lambda: list(ERROR_TYPES), min_length=1)
+    max_per_source: Optional[int] = Field(
+        None, ge=1, description="error types tried per source solution (a seeded random subset); None: all")
+    include_originals: bool = Field(
+        True, description="also label each corrupted source's original solution as correct (label -1), so "
+                          "exports and critiques see both sides")
+
+    @model_validator(mode="after")
+    def _no_repeats(self) -> "_InjectBase":
+        for name in ("sources", "error_types"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} names a value twice")
+        return self
+
+
+class InjectStage(_InjectBase):
+    """Deterministic typed error operators on solutions with written-out arithmetic (LEMMA, ProcessBench)."""
+
+
+class InjectLLMStage(_InjectBase):
+    """A teacher model injects one error of a given type into a correct solution (LEMMA)."""
+
+    model: str = Field(description="key under `models`: the teacher")
+    max_per_source: Optional[int] = Field(
+        1, ge=1, description="error types asked for per source solution (a seeded random subset); None: all")
+    prompt: Literal["inject_error"] = "inject_error"
+
+
+class MCLabelStage(_Strict):
+    """Math-Shepherd's Monte Carlo step labels for the generated solutions."""
+
+    model: Optional[str] = Field(None, description="key under `models`: the completer; None: the first generator")
+    rollouts: int = Field(4, ge=1, le=64, description="completions sampled from each step's prefix")
+    max_steps: int = Field(12, ge=1, le=64, description="solutions with more steps are dropped (cost grows with steps)")
+    max_solutions_per_problem: Optional[int] = Field(None, ge=1)
+
+
+CritiqueTarget = Literal["injected", "original", "monte_carlo"]
+
+
+class CritiqueStage(_Strict):
+    """Step-wise critiques of labelled solutions, kept when they agree with the labels (AutoMathCritique,
+    DeepCritic, CFT)."""
+
+    model: str = Field(description="key under `models`: the critic")
+    n: int = Field(1, ge=1, le=16, description="critiques sampled per solution; each is kept or dropped on its own")
+    reveal_error: bool = Field(
+        False, description="tell the critic the known first error (AutoMathCritique gives the injected error "
+                           "to the critique writer); the exported SFT input never contains it")
+    max_explanation_chars: int = Field(
+        400, ge=8, le=8000, description="longest explanation of one step; structured output enforces it")
+    targets: list[CritiqueTarget] = Field(
+        default_factory=lambda: ["injected", "original", "monte_carlo"], min_length=1,
+        description="which labelled solutions to critique, by where their labels come from")
+    prompt: Literal["critique_steps"] = "critique_steps"
+
+
 class Stages(_Strict):
-    generate: GenerateStage = Field(default_factory=GenerateStage)
+    """Stages run in this order, each only when present (verify runs whenever generate does)."""
+
+    generate: Optional[GenerateStage] = None
     verify: VerifyStage = Field(default_factory=VerifyStage)
-    pair: PairStage = Field(default_factory=PairStage)
+    inject: Optional[InjectStage] = None
+    inject_llm: Optional[InjectLLMStage] = None
+    mc_label: Optional[MCLabelStage] = None
+    critique: Optional[CritiqueStage] = None
+    pair: Optional[PairStage] = None
+
+
+TableName = Literal["solutions", "pairs", "injections", "mc_labels", "critiques", "processbench", "math_shepherd",
+                    "prm_stepwise", "critique_sft"]
 
 
 class Gates(_Strict):
     """Recipe-level bounds added to the kind's expectation suite in validation/."""
 
-    min_rows: dict[Literal["solutions", "pairs"], int] = Field(default_factory=dict)
+    min_rows: dict[TableName, int] = Field(default_factory=dict)
+
+
+PaperKey = Literal["gsm8k", "lemma", "processbench", "math-shepherd", "automathcritique", "deepcritic", "cft", "irpo"]
 
 
 class Publish(_Strict):
     license: str = "apache-2.0"
     version: Optional[str] = Field(None, pattern=r"^\d+\.\d+\.\d+$")
     pretty_name: Optional[str] = None
+    citations: list[PaperKey] = Field(
+        default_factory=list, description="papers the recipe follows, cited in the card beside each stage's own")
+
+
+Kind = Literal["preference", "error_injection", "critique"]
+
+# What each kind of dataset needs to have run: one of each inner tuple.
+_KIND_NEEDS: dict[str, list[tuple[str, ...]]] = {
+    "preference": [("generate",), ("pair",)],
+    "error_injection": [("inject", "inject_llm")],
+    "critique": [("critique", "mc_label")],
+}
+# Stages that read what another stage makes.
+_STAGE_NEEDS: dict[str, tuple[str, ...]] = {
+    "pair": ("generate",), "mc_label": ("generate",), "critique": ("inject", "inject_llm", "mc_label"),
+}
 
 
 class Recipe(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=96)
-    kind: Literal["preference"]
+    kind: Kind
     description: str = ""
     seed: int = 0
     seeds: SeedSpec
-    models: dict[str, ModelSpec]
+    models: dict[str, ModelSpec] = Field(default_factory=dict)
     stages: Stages = Field(default_factory=Stages)
     gates: Gates = Field(default_factory=Gates)
     publish: Publish = Field(default_factory=Publish)
 
+    def _need_model(self, where: str, key: str) -> None:
+        if key not in self.models:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise ValueError(f"{where} names {key!r}, which is not under models (have: {known})")
+
     @model_validator(mode="after")
-    def _stage_models_exist(self) -> "Recipe":
-        for m in self.stages.generate.models:
-            if m not in self.models:
-                known = ", ".join(sorted(self.models)) or "none"
-                raise ValueError(f"stages.generate.models names {m!r}, which is not under models (have: {known})")
-        if len(set(self.stages.generate.models)) != len(self.stages.generate.models):
-            raise ValueError("stages.generate.models names a model twice")
+    def _stages_fit_together(self) -> "Recipe":
+        st = self.stages
+        present = {name for name in type(st).model_fields if name != "verify" and getattr(st, name) is not None}
+        for alternatives in _KIND_NEEDS[self.kind]:
+            if not present & set(alternatives):
+                raise ValueError(f"kind {self.kind} needs stages.{' or stages.'.join(alternatives)}")
+        for stage, needs in _STAGE_NEEDS.items():
+            if stage in present and not present & set(needs):
+                raise ValueError(f"stages.{stage} needs stages.{' or stages.'.join(needs)} to run before it")
+        for name in ("inject", "inject_llm"):
+            cfg = getattr(st, name)
+            if cfg is not None and "samples" in cfg.sources and st.generate is None:
+                raise ValueError(f"stages.{name}.sources has 'samples', which needs stages.generate")
+        if st.generate is not None:
+            for m in st.generate.models:
+                self._need_model("stages.generate.models", m)
+            if len(set(st.generate.models)) != len(st.generate.models):
+                raise ValueError("stages.generate.models names a model twice")
+        for name in ("inject_llm", "mc_label", "critique"):
+            cfg = getattr(st, name)
+            if cfg is not None and cfg.model is not None:
+                self._need_model(f"stages.{name}.model", cfg.model)
         return self
+
+    def stage_names(self) -> list[str]:
+        """The stages this recipe runs, in order (seeds first)."""
+        st = self.stages
+        out = ["seeds"]
+        if st.generate is not None:
+            out += ["generate", "verify"]
+        out += [n for n in ("inject", "inject_llm", "mc_label", "critique", "pair") if getattr(st, n) is not None]
+        return out
 
 
 def _format_errors(err: ValidationError, path: Path) -> str:
@@ -176,7 +303,7 @@ def _format_errors(err: ValidationError, path: Path) -> str:
             del parts[2]
         loc = ".".join(parts)
         loc = loc or "(top level)"
-        msg = e["msg"]
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown field (check its spelling and nesting)"
         lines.append(f"  - {loc}: {msg}")

@@ -183,3 +183,10 @@ def load_seeds(spec: FileSeeds | ProceduralSeeds) -> list[Seed]:
     if isinstance(spec, ProceduralSeeds):
         return procedural_seeds(spec)
     return load_file_seeds(spec)
+
+
+def gold_solution_steps(seed: Seed) -> list[str]:
+    """The gold solution as a solver would write it: its steps, then the answer in the form every
+    prompt asks for, so that gold and model-written solutions end alike and an injected error that
+    reaches the answer shows in the last step (Math-Shepherd's steps end the same way)."""
+    return list(seed.gold_steps) + [f"The answer is {seed.gold_answer}."]

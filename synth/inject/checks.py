@@ -1,0 +1,45 @@
+"""The label checks every injected error must pass before it is kept.
+
+They re-derive the label from the two step lists alone, so they hold whoever made the corruption:
+1. the corrupted solution states a final answer, and it differs from gold;
+2. the labelled step is the first step that differs from the original (steps aligned, so a removed
+   step does not shift the label);
+3. that step is wrong on its face: a computation that does not hold, or a value the original step
+   did not have (a reworded but correct step is not an error);
+4. for rule-made errors, recomputation: every computation holds except, for a calculation error,
+   the one in the labelled step (the operators carry values through; a slip elsewhere is a bug).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from schemas import ErrorInjection
+from synth.answers import answers_match
+from synth.inject.arith import numbers_in
+from synth.inject.steps import first_change, step_is_wrong, wrong_calc_steps
+
+CHECKS = ("no_final_answer", "answer_unchanged", "no_changed_step", "label_not_first_change",
+          "first_change_not_an_error", "arithmetic_inconsistent")
+
+
+def failed_check(inj: ErrorInjection, recompute: bool) -> Optional[str]:
+    """The reason of the first check the record fails (one of CHECKS), or None when it passes all."""
+    if not inj.corrupted_answer:
+        return "no_final_answer"
+    if answers_match(inj.corrupted_answer, inj.gold_answer):
+        return "answer_unchanged"
+    change = first_change(inj.original_steps, inj.corrupted_steps)
+    if change is None:
+        return "no_changed_step"
+    if change.corrupted != inj.first_error_step:
+        return "label_not_first_change"
+    before = inj.original_steps[change.original] if change.original is not None else None
+    known = numbers_in(inj.problem) | {v for s in inj.original_steps for v in numbers_in(s)}
+    if not step_is_wrong(inj.corrupted_steps[change.corrupted], before, known):
+        return "first_change_not_an_error"
+    if recompute:
+        expected = [inj.first_error_step] if inj.error_type == "calculation" else []
+        if wrong_calc_steps(inj.corrupted_steps) != expected:
+            return "arithmetic_inconsistent"
+    return None
