@@ -188,9 +188,11 @@ class Catalog:
             [b.build_id, b.dataset, status, version, b.recipe_path, b.recipe_sha256, b.started_at, b.finished_at,
              (b.finished_at - b.started_at).total_seconds(), b.flow_run_id, b.build_dir])
         for pos, f in enumerate(b.funnel):
-            con.execute("INSERT INTO funnel VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            con.execute("INSERT INTO funnel (build_id, position, stage, unit_in, unit_out, n_in, n_out, dropped, "
+                        "labels, wall_seconds, breakdown) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [b.build_id, pos, f["stage"], f["unit_in"], f["unit_out"], f["n_in"], f["n_out"],
-                         json.dumps(f["dropped"]), json.dumps(f["labels"]), f["wall_seconds"]])
+                         json.dumps(f["dropped"]), json.dumps(f["labels"]), f["wall_seconds"],
+                         json.dumps(f.get("breakdown", {}))])
         usage_cols = ("stage", "model", "backend", "requests", "cache_hits", "backend_requests", "parse_retries",
                       "failures", "samples", "prompt_tokens", "completion_tokens", "load_seconds", "wall_seconds")
         for u in b.usage:
@@ -229,6 +231,7 @@ class Catalog:
         info["funnel"] = self.query("SELECT * FROM funnel WHERE build_id = ? ORDER BY position", [build_id])
         for f in info["funnel"]:
             f["dropped"], f["labels"] = json.loads(f["dropped"]), json.loads(f["labels"])
+            f["breakdown"] = json.loads(f["breakdown"] or "{}")
         info["usage"] = self.query("SELECT * FROM usage WHERE build_id = ?", [build_id])
         info["validations"] = self.query("SELECT * FROM validations WHERE build_id = ? ORDER BY table_name",
                                          [build_id])

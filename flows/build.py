@@ -1,4 +1,4 @@
-"""`build_dataset`: the on-demand build, one Prefect task per stage.
+"""`build_dataset`: the on-demand build, one Prefect task per stage the recipe names.
 
 Runs in Prefect's ephemeral mode when no server is configured, or against PREFECT_API_URL.
 """
@@ -18,35 +18,28 @@ from synth.pipeline import BuildContext, BuildSummary
 _TASK = dict(cache_policy=NO_CACHE, persist_result=False)
 
 
-@task(name="seeds", **_TASK)
-def seeds_task(ctx: BuildContext):
-    result = pipeline.seeds_step(ctx)
-    console.stage_done(result.report.as_dict())
-    return result
+def _announce(ctx: BuildContext, name: str, t: pipeline.Tables) -> None:
+    r = ctx.recipe
+    cache = f" (response cache {ctx.cache_path})" if ctx.cache_path else " (no response cache)"
+    if name == "generate":
+        cfg = r.stages.generate
+        console.step(f"generating {cfg.n} solutions for each of {len(t.seeds)} problems with "
+                     f"{', '.join(cfg.models)}{cache}")
+    elif name == "inject_llm":
+        console.step(f"asking {r.stages.inject_llm.model} to inject typed errors{cache}")
+    elif name == "mc_label":
+        console.step(f"rolling out {r.stages.mc_label.rollouts} completions from each step of "
+                     f"{len(t.solutions)} solutions{cache}")
+    elif name == "critique":
+        console.step(f"critiquing {len(t.labelled)} labelled solutions with {r.stages.critique.model}{cache}")
 
 
-@task(name="generate", **_TASK)
-def generate_task(ctx: BuildContext, seeds):
-    cfg = ctx.recipe.stages.generate
-    console.step(f"generating {cfg.n} solutions for each of {len(seeds)} problems with {', '.join(cfg.models)}"
-                 + (f" (response cache {ctx.cache_path})" if ctx.cache_path else " (no response cache)"))
-    result, usage = pipeline.generate_step(ctx, seeds)
-    console.stage_done(result.report.as_dict())
-    return result, usage
-
-
-@task(name="verify", **_TASK)
-def verify_task(ctx: BuildContext, generations, seeds):
-    result = pipeline.verify_step(ctx, generations, seeds)
-    console.stage_done(result.report.as_dict())
-    return result
-
-
-@task(name="pair", **_TASK)
-def pair_task(ctx: BuildContext, solutions, seeds):
-    result = pipeline.pair_step(ctx, solutions, seeds)
-    console.stage_done(result.report.as_dict())
-    return result
+@task(name="stage", **_TASK)
+def stage_task(ctx: BuildContext, name: str, tables: pipeline.Tables) -> pipeline.Tables:
+    _announce(ctx, name, tables)
+    out = pipeline.run_stage(ctx, name, tables)
+    console.stage_done(out.reports[-1].as_dict())
+    return out
 
 
 @task(name="write", **_TASK)
@@ -82,15 +75,12 @@ def build_dataset(recipe_path: str, data_dir: Optional[str] = None, progress: bo
     default) a build that was killed resumes where it stopped when run again."""
     ctx = pipeline.start_build(recipe_path, data_dir, progress=progress, flow_run_id=str(flow_run.get_id() or ""),
                                use_cache=use_cache)
-    seeds = seeds_task(ctx)
-    generations, usage = generate_task(ctx, seeds.records)
-    solutions = verify_task(ctx, generations.records, seeds.records)
-    pairs = pair_task(ctx, solutions.records, seeds.records)
-    rejects = generations.rejects + solutions.rejects + pairs.rejects
-    files = write_task(ctx, {"seeds": seeds.records, "solutions": solutions.records, "pairs": pairs.records,
-                             "rejects": rejects})
+    tables = pipeline.Tables()
+    for name in ctx.recipe.stage_names():
+        tables = stage_task.with_options(name=name)(ctx, name, tables)
+    files = write_task(ctx, pipeline.output_tables(ctx, tables))
     validations = validate_task(ctx, files)
-    reports = [seeds.report, generations.report, solutions.report, pairs.report]
+    reports, usage = tables.reports, tables.usage
     registered = register_task(ctx, files, reports, usage, validations)
     pipeline.check_gate(validations, registered)
     hub_dir = stage_hub_task(ctx, registered)

@@ -10,7 +10,7 @@ import jinja2
 import yaml
 
 from schemas import TABLES
-from synth.citations import PAPERS, STAGE_CITATIONS
+from synth.citations import PAPERS, STAGE_CITATIONS, TABLE_CITATIONS
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -19,6 +19,34 @@ def size_category(rows: int) -> str:
     bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
               (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")]
     return next((label for limit, label in bounds if rows < limit), "n>1T" if rows >= 10**12 else "100M<n<1B")
+
+
+KIND_TAGS = {
+    "preference": ["dpo"],
+    "error_injection": ["process-supervision", "error-detection", "prm"],
+    "critique": ["critique", "process-supervision"],
+}
+
+# Outcomes of a breakdown that are not drops: the rest are reasons a record was dropped.
+_NOT_DROPS = ("tried", "kept", "not_applicable", "no_plausible_candidate", "claim_matched_label")
+
+
+def breakdown_rows(stage: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per group (error type, label source): tried, kept, keep rate, and each reason for a drop."""
+    rows = []
+    for group, outcomes in sorted(stage.get("breakdown", {}).items()):
+        tried, kept = outcomes.get("tried", 0), outcomes.get("kept", 0)
+        attempted = tried - outcomes.get("not_applicable", 0) - outcomes.get("no_plausible_candidate", 0)
+        parsed = attempted - outcomes.get("unparsable_output", 0)
+        rows.append({
+            "group": group, "tried": tried, "attempted": attempted, "kept": kept,
+            "keep_rate": kept / attempted if attempted else 0.0,
+            "agreement": kept / parsed if parsed else 0.0,
+            "not_applicable": outcomes.get("not_applicable", 0) + outcomes.get("no_plausible_candidate", 0),
+            "claims": outcomes.get("claim_matched_label"),
+            "drops": {k: v for k, v in sorted(outcomes.items()) if k not in _NOT_DROPS},
+        })
+    return rows
 
 
 def card_metadata(info: dict[str, Any], tables: tuple[str, ...]) -> dict[str, Any]:
@@ -31,34 +59,50 @@ def card_metadata(info: dict[str, Any], tables: tuple[str, ...]) -> dict[str, An
         if i == 0:
             cfg["default"] = True
         configs.append(cfg)
+    kind = info["dataset_row"]["kind"]
     return {
         "license": (recipe.get("publish") or {}).get("license", "apache-2.0"),
         "language": ["en"],
         "task_categories": ["text-generation"],
-        "tags": ["synthetic", "synth", info["dataset_row"]["kind"], "math", "dpo"],
+        "tags": ["synthetic", "synth", kind, "math", *KIND_TAGS[kind]],
         "size_categories": [size_category(rows)],
         "pretty_name": (recipe.get("publish") or {}).get("pretty_name") or info["dataset"],
         "configs": configs,
     }
 
 
-def render_card(info: dict[str, Any], tables: tuple[str, ...]) -> str:
-    meta = card_metadata(info, tables)
-    stages = [f["stage"] for f in info["funnel"]]
-    cited = []
-    for s in stages:
-        for key in STAGE_CITATIONS.get(s, []):
-            if key not in cited:
-                cited.append(key)
+def cited_papers(info: dict[str, Any], recipe: dict[str, Any]) -> list[str]:
+    keys = [k for f in info["funnel"] for k in STAGE_CITATIONS.get(f["stage"], [])]
+    keys += [k for f in info["files"] if f["published"] for k in TABLE_CITATIONS.get(f["table_name"], [])]
+    keys += list((recipe.get("publish") or {}).get("citations", []))
     if any("smollm2" in l["source"] for l in info["lineage"] if l["source_kind"] == "model"):
-        cited.append("smollm2")
+        keys.append("smollm2")
+    return list(dict.fromkeys(keys))
+
+
+def render_card(info: dict[str, Any], tables: tuple[str, ...]) -> str:
+    from synth.inject.operators import taxonomy
+
+    meta = card_metadata(info, tables)
+    recipe = yaml.safe_load(info["recipe_yaml"])
+    cited = cited_papers(info, recipe)
+    stages = {f["stage"]: f for f in info["funnel"]}
+    injected = [stages[s] for s in ("inject", "inject_llm") if s in stages]
+    error_types = sorted({t for f in injected for t in f.get("breakdown", {})})
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     body = env.get_template("dataset_card.md.j2").render(
         info=info,
         meta=meta,
-        schemas={t: TABLES[t] for t in tables},
-        published=[f for f in info["files"] if f["published"]],
+        schemas={t: TABLES[t] for t in tables if any(f["table_name"] == t and f["published"] for f in info["files"])},
+        published=sorted((f for f in info["files"] if f["published"]),
+                         key=lambda f: tables.index(f["table_name"]) if f["table_name"] in tables else len(tables)),
+        kind=info["dataset_row"]["kind"],
+        stage_names=list(stages),
+        injected=[(f["stage"], breakdown_rows(f)) for f in injected],
+        error_types=[taxonomy()[t] for t in error_types if t in taxonomy()],
+        critique=breakdown_rows(stages["critique"]) if "critique" in stages else None,
+        reveal_error=bool(((recipe.get("stages") or {}).get("critique") or {}).get("reveal_error")),
         citations=[PAPERS[k] for k in cited],
         lineage_models=[dict(l, detail=json.loads(l["detail"])) for l in info["lineage"] if l["source_kind"] == "model"],
         lineage_other=[l for l in info["lineage"] if l["source_kind"] != "model"],

@@ -62,7 +62,8 @@ def recipe_check(recipe: Path) -> None:
         r, sha = load_recipe(recipe)
     except SynthError as e:
         _fail(e)
-    console.print(f"[green]ok[/] {recipe}: dataset {r.name!r}, kind {r.kind}, models {', '.join(r.models)} (sha256 {sha[:12]})")
+    console.print(f"[green]ok[/] {recipe}: dataset {r.name!r}, kind {r.kind}, stages {' → '.join(r.stage_names())}, "
+                  f"models {', '.join(r.models) or 'none'} (sha256 {sha[:12]})")
 
 
 @model_app.command("prepare")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 console = Console(stderr=True)
 
@@ -28,13 +27,22 @@ def step(message: str) -> None:
 
 
 def build_summary(summary: Any) -> None:
-    funnel = Table(title=f"{summary.dataset}@{summary.version} funnel", title_justify="left")
-    for col in ("stage", "in", "out", "dropped (why)", "labels", "s"):
-        funnel.add_column(col, justify="right" if col in ("in", "out", "s") else "left")
+    from synth.card import breakdown_rows
+
+    # Blocks rather than a table: reasons and labels are long, and a wide table is unreadable at 80 columns.
+    console.print(f"[bold]{summary.dataset}@{summary.version} funnel[/]")
     for f in summary.funnel:
-        funnel.add_row(f["stage"], f"{f['n_in']} {f['unit_in']}", f"{f['n_out']} {f['unit_out']}",
-                       _reasons(f["dropped"]), _reasons(f["labels"]), f"{f['wall_seconds']:.1f}")
-    console.print(funnel)
+        console.print(f"  {f['stage']:<9} {f['n_in']} {f['unit_in']} → {f['n_out']} {f['unit_out']}  "
+                      f"[dim]{f['wall_seconds']:.1f} s[/]")
+        if f["dropped"]:
+            console.print(f"    dropped  {_reasons(f['dropped'])}")
+        if f["labels"]:
+            console.print(f"    kept     {_reasons(f['labels'])}")
+        rows = breakdown_rows(f)
+        if rows:
+            console.print("    per type: attempted → kept (keep rate)")
+            for r in rows:
+                console.print(f"      {r['group']:<20} {r['attempted']} → {r['kept']} ({100 * r['keep_rate']:.0f}%)")
     # One short block per stage and model: model names are long, and a wide table is unreadable at 80 columns.
     console.print("[bold]tokens and time per stage and model[/]")
     for u in summary.usage:

@@ -10,7 +10,7 @@ import json
 import secrets
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
@@ -19,8 +19,21 @@ import pyarrow.parquet as pq
 
 from catalog import BuildRecord, Catalog, FileEntry, Registered
 from catalog.store import utcnow
-from schemas import TABLES, Generation, PreferencePair, Seed, Solution, records_to_table
+from schemas import (
+    TABLES,
+    Critique,
+    ErrorInjection,
+    Generation,
+    LabelledSolution,
+    MCStepLabels,
+    PreferencePair,
+    Reject,
+    Seed,
+    Solution,
+    records_to_table,
+)
 from synth.cache import ResponseCache
+from synth import exports, labels
 from synth.engine import Usage
 from synth.errors import ValidationFailed
 from synth.paths import data_dir as default_data_dir
@@ -29,11 +42,22 @@ from synth.prompts import template_sha256
 from synth.recipe import FileSeeds, Recipe, load_recipe
 from synth.seeds import load_seeds
 from synth.stages.base import StageReport, StageResult
+from synth.stages.critique import CritiqueSteps
 from synth.stages.generate import GenerateSolutions
+from synth.stages.inject import InjectErrors
+from synth.stages.inject_llm import InjectErrorsLLM
+from synth.stages.mc_label import MonteCarloStepLabels
 from synth.stages.pair import PairCorrectIncorrect
 from synth.stages.verify import VerifyAnswers
 
-PUBLISHED_TABLES = ("pairs", "solutions")  # the first is the card's default config
+# Tables each kind of dataset publishes, in the order of the card's configs (the first is the default);
+# a table is published when the build made it. Everything else (seeds, rejects, intermediate
+# solutions) is stored with the version but not released.
+PUBLISH_ORDER: dict[str, tuple[str, ...]] = {
+    "preference": ("pairs", "solutions"),
+    "error_injection": ("processbench", "injections", "math_shepherd", "prm_stepwise"),
+    "critique": ("critique_sft", "critiques", "math_shepherd", "processbench", "prm_stepwise", "mc_labels"),
+}
 
 
 @dataclass
@@ -104,34 +128,142 @@ def preflight(recipe_path: str | Path) -> Recipe:
     return recipe
 
 
-def seeds_step(ctx: BuildContext) -> StageResult[Seed]:
-    t0 = time.perf_counter()
-    seeds = load_seeds(ctx.recipe.seeds)
-    report = StageReport("seeds", unit_in="problems", unit_out="problems", n_in=len(seeds), n_out=len(seeds),
-                         wall_seconds=time.perf_counter() - t0)
-    return StageResult(seeds, [], report)
+@dataclass
+class Tables:
+    """Everything the stages have made so far. Each stage reads what it needs and adds its own;
+    the flow passes this from task to task."""
+
+    seeds: list[Seed] = field(default_factory=list)
+    generations: list[Generation] = field(default_factory=list)
+    solutions: list[Solution] = field(default_factory=list)
+    injections: list[ErrorInjection] = field(default_factory=list)
+    mc_labels: list[MCStepLabels] = field(default_factory=list)
+    labelled: list[LabelledSolution] = field(default_factory=list)  # ground truth for exports and critiques
+    critiques: list[Critique] = field(default_factory=list)
+    pairs: list[PreferencePair] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    reports: list[StageReport] = field(default_factory=list)
+    usage: list[Usage] = field(default_factory=list)
+    ran: list[str] = field(default_factory=list)
 
 
-def generate_step(ctx: BuildContext, seeds: list[Seed]) -> tuple[StageResult[Generation], list[Usage]]:
+def _added(t: Tables, name: str, result: StageResult, usage: list[Usage] | None = None, **updates: Any) -> Tables:
+    return replace(t, rejects=t.rejects + result.rejects, reports=t.reports + [result.report],
+                   usage=t.usage + list(usage or []), ran=t.ran + [name], **updates)
+
+
+def _cached(ctx: BuildContext, run):
     cache = ctx.response_cache()
     try:
-        return GenerateSolutions(ctx.recipe.stages.generate, ctx.recipe.models, ctx.recipe.seed, cache,
-                                 ctx.progress).run(seeds)
+        return run(cache)
     finally:
         if cache:
             cache.close()
 
 
-def verify_step(ctx: BuildContext, generations: list[Generation], seeds: list[Seed]) -> StageResult[Solution]:
-    return VerifyAnswers().run(generations, seeds)
+def seeds_step(ctx: BuildContext, t: Tables) -> Tables:
+    t0 = time.perf_counter()
+    seeds = load_seeds(ctx.recipe.seeds)
+    report = StageReport("seeds", unit_in="problems", unit_out="problems", n_in=len(seeds), n_out=len(seeds),
+                         wall_seconds=time.perf_counter() - t0)
+    return _added(t, "seeds", StageResult(seeds, [], report), seeds=seeds)
 
 
-def pair_step(ctx: BuildContext, solutions: list[Solution], seeds: list[Seed]) -> StageResult[PreferencePair]:
-    return PairCorrectIncorrect(ctx.recipe.stages.pair, ctx.recipe.stages.generate, ctx.recipe.seed).run(solutions, seeds)
+def generate_step(ctx: BuildContext, t: Tables) -> Tables:
+    r = ctx.recipe
+    result, usage = _cached(ctx, lambda cache: GenerateSolutions(
+        r.stages.generate, r.models, r.seed, cache, ctx.progress).run(t.seeds))
+    return _added(t, "generate", result, usage, generations=result.records)
+
+
+def verify_step(ctx: BuildContext, t: Tables) -> Tables:
+    result = VerifyAnswers().run(t.generations, t.seeds)
+    return _added(t, "verify", result, solutions=result.records)
+
+
+def inject_step(ctx: BuildContext, t: Tables) -> Tables:
+    cfg = ctx.recipe.stages.inject
+    result = InjectErrors(cfg, ctx.recipe.seed).run(t.seeds, t.solutions)
+    return _added(t, "inject", result, injections=t.injections + result.records,
+                  labelled=t.labelled + labels.from_injections(result.records, cfg.include_originals))
+
+
+def inject_llm_step(ctx: BuildContext, t: Tables) -> Tables:
+    r = ctx.recipe
+    cfg = r.stages.inject_llm
+    result, usage = _cached(ctx, lambda cache: InjectErrorsLLM(
+        cfg, r.models, r.seed, cache, ctx.progress).run(t.seeds, t.solutions))
+    return _added(t, "inject_llm", result, usage, injections=t.injections + result.records,
+                  labelled=t.labelled + labels.from_injections(result.records, cfg.include_originals))
+
+
+def mc_label_step(ctx: BuildContext, t: Tables) -> Tables:
+    r = ctx.recipe
+    cfg = r.stages.mc_label
+    completer = cfg.model or r.stages.generate.models[0]
+    result, usage = _cached(ctx, lambda cache: MonteCarloStepLabels(
+        cfg, completer, r.models, r.stages.generate.prompt, r.seed, cache, ctx.progress).run(t.solutions))
+    return _added(t, "mc_label", result, usage, mc_labels=result.records,
+                  labelled=t.labelled + labels.from_mc(result.records))
+
+
+def critique_step(ctx: BuildContext, t: Tables) -> Tables:
+    r = ctx.recipe
+    result, usage = _cached(ctx, lambda cache: CritiqueSteps(
+        r.stages.critique, r.models, r.seed, cache, ctx.progress).run(t.labelled))
+    return _added(t, "critique", result, usage, critiques=result.records)
+
+
+def pair_step(ctx: BuildContext, t: Tables) -> Tables:
+    result = PairCorrectIncorrect(ctx.recipe.stages.pair, ctx.recipe.stages.generate, ctx.recipe.seed).run(
+        t.solutions, t.seeds)
+    return _added(t, "pair", result, pairs=result.records)
+
+
+STAGES = {"seeds": seeds_step, "generate": generate_step, "verify": verify_step, "inject": inject_step,
+          "inject_llm": inject_llm_step, "mc_label": mc_label_step, "critique": critique_step, "pair": pair_step}
+
+
+def run_stage(ctx: BuildContext, name: str, t: Tables) -> Tables:
+    return STAGES[name](ctx, t)
+
+
+def seeds_task_name(recipe: Recipe) -> str:
+    return "GSM8K" if isinstance(recipe.seeds, FileSeeds) and recipe.seeds.format == "gsm8k" else (
+        recipe.seeds.path.name.split(".")[0] if isinstance(recipe.seeds, FileSeeds) else "procedural")
+
+
+def output_tables(ctx: BuildContext, t: Tables) -> dict[str, list[Any]]:
+    """The tables to write: what the stages that ran made, and the export formats made from it."""
+    ran = set(t.ran)
+    out: dict[str, list[Any]] = {"seeds": t.seeds}
+    if "generate" in ran:
+        out["solutions"] = t.solutions
+    if ran & {"inject", "inject_llm"}:
+        out["injections"] = t.injections
+    if "mc_label" in ran:
+        out["mc_labels"] = t.mc_labels
+    if ran & {"inject", "inject_llm", "mc_label"}:
+        task = seeds_task_name(ctx.recipe)
+        out["processbench"] = [exports.to_processbench(s) for s in t.labelled]
+        out["math_shepherd"] = [exports.to_math_shepherd(s, task) for s in t.labelled]
+        out["prm_stepwise"] = [exports.to_prm_stepwise(s) for s in t.labelled]
+    if "critique" in ran:
+        out["critiques"] = t.critiques
+        out["critique_sft"] = [exports.to_critique_sft(c) for c in t.critiques]
+    if "pair" in ran:
+        out["pairs"] = t.pairs
+    out["rejects"] = t.rejects
+    return out
+
+
+def published_tables(kind: str, written: list[str]) -> tuple[str, ...]:
+    return tuple(name for name in PUBLISH_ORDER[kind] if name in written)
 
 
 def write_step(ctx: BuildContext, tables: dict[str, list[Any]]) -> list[FileEntry]:
     """Writes each table as Parquet with its declared Arrow schema (schemas/)."""
+    published = published_tables(ctx.recipe.kind, list(tables))
     entries = []
     for name, records in tables.items():
         spec = TABLES[name]
@@ -139,7 +271,7 @@ def write_step(ctx: BuildContext, tables: dict[str, list[Any]]) -> list[FileEntr
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(records_to_table(records, spec), path, compression="zstd")
         entries.append(FileEntry(table=name, path=str(path), sha256=sha256_file(path), rows=len(records),
-                                 bytes=path.stat().st_size, published=name in PUBLISHED_TABLES))
+                                 bytes=path.stat().st_size, published=name in published))
     return entries
 
 
@@ -172,8 +304,24 @@ def _lineage(ctx: BuildContext) -> list[tuple[str, str, str]]:
     for key, m in r.models.items():
         out.append(("model", model_identity(m),
                     json.dumps({"role": key, "backend": m.backend, "sampling": m.sampling.model_dump()})))
-    p = r.stages.generate.prompt
-    out.append(("prompt", p, f"sha256={template_sha256(p)}"))
+    for p in prompts_used(r):
+        out.append(("prompt", p, f"sha256={template_sha256(p)}"))
+    if r.stages.inject is not None or r.stages.inject_llm is not None:
+        from synth.inject.operators import TAXONOMY_PATH
+
+        out.append(("taxonomy", "synth/inject/taxonomy.yaml", f"sha256={sha256_file(TAXONOMY_PATH)}"))
+    return out
+
+
+def prompts_used(r: Recipe) -> list[str]:
+    st = r.stages
+    out = []
+    if st.generate is not None:
+        out.append(st.generate.prompt)  # the MC rollouts continue the same prompt
+    if st.inject_llm is not None:
+        out.append(st.inject_llm.prompt)
+    if st.critique is not None:
+        out += [st.critique.prompt, "critique_input", "critique_text", "critique_sft_instruction"]
     return out
 
 
@@ -214,7 +362,7 @@ def stage_hub_step(ctx: BuildContext, registered: Registered) -> Path:
             dest = tmp / "data" / f["table_name"] / Path(f["path"]).name
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f["path"], dest)
-    (tmp / "README.md").write_text(render_card(info, PUBLISHED_TABLES))
+    (tmp / "README.md").write_text(render_card(info, PUBLISH_ORDER[info["dataset_row"]["kind"]]))
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)

@@ -92,7 +92,8 @@ def test_cli_reports_broken_seed_file_before_running(tmp_path):
 
     (tmp_path / "seeds.jsonl").write_text('{"question": "q", "answer": "a\\n#### 1"}\n{"question": \n')
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("name: broken\nkind: preference\nseeds: {type: file, path: seeds.jsonl}\nmodels: {generator: {}}\n")
+    recipe.write_text("name: broken\nkind: preference\nseeds: {type: file, path: seeds.jsonl}\nmodels: {generator: {}}\n"
+                      "stages: {generate: {}, pair: {}}\n")
     result = CliRunner().invoke(app, ["build", str(recipe), "--data-dir", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert "seeds.jsonl:2: not valid JSON" in result.output

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -17,7 +18,53 @@ import pandas as pd
 
 SUITES = Path(__file__).parent / "suites"
 
+def _injections(df: pd.DataFrame) -> pd.DataFrame:
+    from synth.answers import answers_match
+    from synth.inject.steps import first_change
+
+    def first(o, c):
+        change = first_change(list(o), list(c))
+        return change.corrupted if change else -1
+
+    return df.assign(
+        label_in_range=[0 <= k < len(c) for k, c in zip(df["first_error_step"], df["corrupted_steps"])],
+        label_is_first_change=[first(o, c) == k for o, c, k in
+                               zip(df["original_steps"], df["corrupted_steps"], df["first_error_step"])],
+        answer_differs=[not answers_match(a, g) for a, g in zip(df["corrupted_answer"], df["gold_answer"])],
+    )
+
+
+def _mc_consistent(row) -> bool:
+    n, counts = row["rollouts"], list(row["correct_rollouts"])
+    hard, soft = list(row["hard_labels"]), list(row["soft_labels"])
+    first = next((i for i, ok in enumerate(hard) if not ok), -1)
+    return (all(0 <= c <= n for c in counts) and all(abs(s - c / n) < 1e-9 for s, c in zip(soft, counts))
+            and hard == [c > 0 for c in counts] and row["first_error_step"] == first)
+
+
 _DERIVED: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
+    "injections": _injections,
+    "processbench": lambda df: df.assign(
+        label_in_range=[-1 <= k < len(s) for k, s in zip(df["label"], df["steps"])],
+        n_steps=df["steps"].map(len),
+    ),
+    "math_shepherd": lambda df: df.assign(
+        tags_match=[i.count(" ки") == len(re.findall(r" [+-](?=\n|$)", lab)) for i, lab in zip(df["input"], df["label"])],
+    ),
+    "prm_stepwise": lambda df: df.assign(
+        labels_match_steps=[len(lab) == len(c) >= 1 for lab, c in zip(df["labels"], df["completions"])],
+    ),
+    "mc_labels": lambda df: df.assign(
+        lengths_agree=[len(s) == len(c) == len(so) == len(h) for s, c, so, h in
+                       zip(df["steps"], df["correct_rollouts"], df["soft_labels"], df["hard_labels"])],
+        labels_consistent=[_mc_consistent(r) for _, r in df.iterrows()],
+    ),
+    "critiques": lambda df: df.assign(
+        verdicts_match_steps=[[v["step"] for v in vs] == list(range(len(s))) for vs, s in
+                              zip(df["step_verdicts"], df["steps"])],
+        agrees=(df["first_error_step"].eq(df["true_first_error_step"])
+                & df["final_answer_correct"].eq(df["true_final_answer_correct"])),
+    ),
     "solutions": lambda df: df.assign(
         n_steps=df["steps"].map(len),
         status_is_correct=df["answer_status"].eq("correct"),

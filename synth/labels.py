@@ -1,0 +1,45 @@
+"""Ground-truth step labels, whatever made them, as one record type (`LabelledSolution`).
+
+Injected errors give exact labels (the first wrong step is known); Math-Shepherd rollouts give
+estimated ones. Exports and the critique stage read only `LabelledSolution`, so a new way of
+labelling steps needs one function here, not changes downstream.
+"""
+
+from __future__ import annotations
+
+from schemas import ErrorInjection, LabelledSolution, MCStepLabels
+
+
+def _source_key(inj: ErrorInjection) -> str:
+    return f"{inj.seed_id}-gold" if inj.source_id == "gold" else inj.source_id
+
+
+def from_injections(injections: list[ErrorInjection], include_originals: bool) -> list[LabelledSolution]:
+    """Each corrupted solution (every step from the first wrong one on is bad, as Math-Shepherd labels a
+    solution after its first error) and, when asked, each corrupted source's original once, all good."""
+    out: list[LabelledSolution] = []
+    originals: dict[str, ErrorInjection] = {}
+    for inj in injections:
+        k, n = inj.first_error_step, len(inj.corrupted_steps)
+        out.append(LabelledSolution(
+            label_id=inj.injection_id, seed_id=inj.seed_id, problem=inj.problem, steps=list(inj.corrupted_steps),
+            first_error_step=k, final_answer_correct=False, step_labels=[i < k for i in range(n)],
+            label_source="injected", generator=inj.source_model, gold_answer=inj.gold_answer,
+            error_type=inj.error_type, error_detail=inj.detail))
+        originals.setdefault(_source_key(inj), inj)
+    if include_originals:
+        for key, inj in originals.items():
+            out.append(LabelledSolution(
+                label_id=f"{key}-original", seed_id=inj.seed_id, problem=inj.problem,
+                steps=list(inj.original_steps), first_error_step=-1, final_answer_correct=True,
+                step_labels=[True] * len(inj.original_steps), label_source="original", generator=inj.source_model,
+                gold_answer=inj.gold_answer))
+    return out
+
+
+def from_mc(records: list[MCStepLabels]) -> list[LabelledSolution]:
+    return [LabelledSolution(
+        label_id=r.solution_id, seed_id=r.seed_id, problem=r.problem, steps=list(r.steps),
+        first_error_step=r.first_error_step, final_answer_correct=r.final_answer_correct,
+        step_labels=list(r.hard_labels), label_source="monte_carlo", generator=r.model, gold_answer=r.gold_answer)
+        for r in records]
