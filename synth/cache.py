@@ -43,6 +43,8 @@ def request_key(backend: str, identity: str, request: ChatRequest) -> str:
         "seed": request.seed,
         "json_schema": request.json_schema,
     }
+    if request.continue_final:  # only when set, so keys of earlier responses stay valid
+        payload["continue_final"] = True
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 

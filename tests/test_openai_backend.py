@@ -42,13 +42,14 @@ def test_structured_output_through_the_server(vllm_server):
 
 
 def test_429_503_and_stalls_are_retried_and_change_nothing(vllm_server):
-    short = Sampling(temperature=0.8, max_tokens=8)  # answered well inside the client's 4 s timeout
+    short = Sampling(temperature=0.8, max_tokens=8)  # answered well inside the client's 8 s timeout
     direct, _ = engine.generate("generate", spec(vllm_server.base_url, sampling=short), requests(3, n=1),
                                 progress=False)
     # Request numbers as the proxy sees them: 1 is refused with 429, its retry (2) with 503, the next
     # try (3) stalls past the client's timeout and is never forwarded, then 4 goes through.
-    with FlakyProxy(vllm_server.base_url, faults={1: "429", 2: "503", 3: "stall", 6: "429"}, stall_s=6.0) as proxy:
-        flaky = spec(proxy.base_url, timeout_s=4.0, max_retries=4, sampling=short)
+    with FlakyProxy(vllm_server.base_url, faults={1: "429", 2: "503", 3: "stall", 6: "429"}, stall_s=12.0) as proxy:
+        # 8 s: on a loaded 2-core machine a real 8-token answer once took over 4 s and was retried.
+        flaky = spec(proxy.base_url, timeout_s=8.0, max_retries=4, sampling=short)
         via_proxy, usage = engine.generate("generate", flaky, requests(3, n=1), progress=False)
     assert proxy.seen == ["429", "503", "stall", "ok", "ok", "429", "ok"]
     assert [c.texts for c in via_proxy] == [c.texts for c in direct]
@@ -93,3 +94,20 @@ def test_api_key_comes_from_the_named_environment_variable_only(vllm_server, mon
     with sqlite3.connect(tmp_path / "responses.sqlite") as con:
         dump = "\n".join(con.iterdump())
     assert "sk-test-secret-value" not in dump and "responses" in dump
+
+
+def test_continuing_an_assistant_turn_renders_the_same_prompt_as_in_process(vllm_server):
+    """Monte Carlo rollouts continue a solution prefix: the server must continue the last assistant
+    message (not close it and answer anew), exactly as the in-process engine does."""
+    from schemas import ChatMessage
+    from synth.backends.base import ChatRequest
+    from synth.recipe import VLLMModel
+
+    short = Sampling(temperature=0.0, max_tokens=4)
+    messages = [ChatMessage("user", "What is 2 + 3?"), ChatMessage("assistant", "2 + 3 =")]
+    asked = [ChatRequest(messages=messages, sampling=short, seed=1, continue_final=flag) for flag in (True, False)]
+    served, _ = engine.generate("mc_label", spec(vllm_server.base_url, sampling=short), asked, progress=False)
+    local, _ = engine.generate("mc_label", VLLMModel(max_model_len=1024, sampling=short), asked[:1], progress=False)
+    continued, answered = served
+    assert continued.prompt_tokens == local[0].prompt_tokens
+    assert continued.prompt_tokens < answered.prompt_tokens  # no end-of-turn and no new assistant header

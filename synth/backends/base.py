@@ -31,6 +31,9 @@ class ChatRequest:
     n: int = 1
     seed: int = 0
     json_schema: Optional[dict] = None
+    # The last message is an unfinished assistant turn to continue (Monte Carlo rollouts from a
+    # solution prefix), not a turn to answer.
+    continue_final: bool = False
 
 
 @dataclass(frozen=True)

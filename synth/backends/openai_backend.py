@@ -117,6 +117,10 @@ class OpenAIBackend:
         )
         if r.sampling.stop:
             kwargs["stop"] = list(r.sampling.stop)
+        if r.continue_final:
+            # vLLM's server (and others built on it) continue the last assistant message this way; an
+            # API without it answers the turn anew, so rollouts there are not prefix continuations.
+            kwargs["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
         if r.json_schema is not None:
             kwargs["response_format"] = {"type": "json_schema",
                                          "json_schema": {"name": "output", "schema": r.json_schema, "strict": True}}

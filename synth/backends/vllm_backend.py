@@ -64,6 +64,9 @@ class VLLMBackend:
             enforce_eager=spec.enforce_eager,
             seed=0,  # requests carry their own seeds
             tensor_parallel_size=spec.tensor_parallel_size,
+            # No free whitespace between JSON tokens: small models otherwise spend many of their tokens
+            # on the newlines and spaces a JSON grammar allows. An engine setting in vLLM, not a request one.
+            structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True},
         )
         # Unset engine limits fall back to vLLM's own defaults on GPU and to these on CPU:
         # - max_num_seqs 128: more running sequences than the KV cache holds makes vLLM preempt and
@@ -90,13 +93,23 @@ class VLLMBackend:
 
     def generate(self, requests: list[ChatRequest], on_done: OnDone, progress: bool = True) -> None:
         """One `LLM.chat` call for the whole list, so vLLM schedules it as one continuous batch; the
-        results are reported together when it returns (the engine sizes the list: `commit_every`)."""
+        results are reported together when it returns (the engine sizes the list: `commit_every`).
+        Requests that continue an assistant turn go in a call of their own, since vLLM takes
+        `continue_final_message` per call."""
+        if not requests:
+            return
+        for continue_final in (False, True):
+            positions = [i for i, r in enumerate(requests) if r.continue_final == continue_final]
+            if positions:
+                self._chat([requests[i] for i in positions], continue_final,
+                           lambda done, cs, p=positions: on_done([p[d] for d in done], cs), progress)
+
+    def _chat(self, requests: list[ChatRequest], continue_final: bool, on_done: OnDone, progress: bool) -> None:
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
-        if not requests:
-            return
         conversations = [[{"role": m.role, "content": m.content} for m in r.messages] for r in requests]
+        turn = dict(add_generation_prompt=not continue_final, continue_final_message=continue_final)
         params = [
             SamplingParams(
                 n=r.n,
@@ -114,8 +127,8 @@ class VLLMBackend:
         # could sample differently in a long-lived process.
         self.llm.reset_prefix_cache()
         if any(r.n > 1 for r in requests):
-            self._prefill_once(conversations)
-        outputs = self.llm.chat(conversations, sampling_params=params, use_tqdm=progress)
+            self._prefill_once(conversations, turn)
+        outputs = self.llm.chat(conversations, sampling_params=params, use_tqdm=progress, **turn)
         results = []
         for out in outputs:
             samples = sorted(out.outputs, key=lambda o: o.index)
@@ -128,7 +141,7 @@ class VLLMBackend:
             )
         on_done(list(range(len(results))), results)
 
-    def _prefill_once(self, conversations: list[list[dict]]) -> None:
+    def _prefill_once(self, conversations: list[list[dict]], turn: dict) -> None:
         """Computes each distinct prompt once into the prefix cache before sampling n continuations.
 
         vLLM V1 fans a request with n samples out into n requests scheduled together, so each would
@@ -143,7 +156,7 @@ class VLLMBackend:
             if key not in seen:
                 seen.add(key)
                 unique.append(conv)
-        self.llm.chat(unique, sampling_params=SamplingParams(max_tokens=1, temperature=0.0), use_tqdm=False)
+        self.llm.chat(unique, sampling_params=SamplingParams(max_tokens=1, temperature=0.0), use_tqdm=False, **turn)
 
     def close(self) -> None:
         """Frees the engine so another model can load after it (models that do not fit together)."""

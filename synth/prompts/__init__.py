@@ -24,3 +24,16 @@ def template_sha256(name: str) -> str:
 
 def render(name: str, **values: object) -> str:
     return _ENV.get_template(f"{name}.j2").render(**values).strip()
+
+
+def chat(name: str, **values: object) -> list["ChatMessage"]:
+    """The system message (`<name>.system.j2`, when there is one) and the user message of a prompt.
+    A short system message of our own: otherwise chat templates may add a long default one, which
+    every sample prefills again (on CPU, prefill is about half the cost)."""
+    from schemas import ChatMessage
+
+    out = []
+    if (_DIR / f"{name}.system.j2").is_file():
+        out.append(ChatMessage(role="system", content=render(f"{name}.system")))
+    out.append(ChatMessage(role="user", content=render(name, **values)))
+    return out

@@ -15,7 +15,7 @@ from synth import engine
 from synth.backends.base import ChatRequest, derive_seed
 from synth.cache import ResponseCache
 from synth.engine import Usage
-from synth.prompts import render
+from synth.prompts import chat
 from synth.recipe import GenerateStage, ModelSpec
 from synth.stages.base import StageReport, StageResult, reject
 
@@ -26,10 +26,7 @@ def request_seed(build_seed: int, seed_id: str) -> int:
 
 
 def prompt_messages(template: str, problem: str) -> list[ChatMessage]:
-    """A short system message of our own: otherwise chat templates may add a long default one,
-    which every one of the n samples prefills again (on CPU prefill is half the cost)."""
-    return [ChatMessage(role="system", content=render(f"{template}.system")),
-            ChatMessage(role="user", content=render(template, problem=problem))]
+    return chat(template, problem=problem)
 
 
 class GenerateSolutions:

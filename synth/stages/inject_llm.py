@@ -1,0 +1,113 @@
+"""Typed error injection by a teacher model (LEMMA's error-type grounded mistake augmentation).
+
+The teacher sees a correct solution, an error type with its description and an example, and writes
+the solution again with one error of that type. What it claims is recorded but never trusted: the
+first wrong step is where its steps first differ from the original's (synth.inject.steps), and the
+record is kept only if the final answer changed and that step is wrong on its face
+(synth.inject.checks). The keep rate is reported per error type.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Optional
+
+from schemas import ErrorInjection, Seed, Solution
+from synth import engine
+from synth.answers import answers_match, extract_answer
+from synth.backends.base import ChatRequest, derive_seed
+from synth.cache import ResponseCache
+from synth.engine import Usage
+from synth.exports import critique_input
+from synth.inject.checks import failed_check
+from synth.inject.operators import taxonomy
+from synth.inject.steps import first_change
+from synth.prompts import chat
+from synth.recipe import InjectLLMStage, ModelSpec
+from synth.stages.base import StageReport, StageResult, reject
+from synth.stages.inject import Source, injection_sources, pick_types
+
+
+def injection_schema(n_steps: int) -> dict:
+    """The teacher's answer: the rewritten steps (one more or fewer than the original allowed, for a
+    missing or an extra step), the step it says holds the error, and why."""
+    return {
+        "type": "object",
+        "properties": {
+            "steps": {"type": "array", "items": {"type": "string", "maxLength": 400},
+                      "minItems": max(1, n_steps - 1), "maxItems": n_steps + 1},
+            "error_step": {"type": "integer"},
+            "explanation": {"type": "string", "maxLength": 400},
+        },
+        "required": ["steps", "error_step", "explanation"],
+        "additionalProperties": False,
+    }
+
+
+class InjectErrorsLLM:
+    name = "inject_llm"
+
+    def __init__(self, config: InjectLLMStage, models: dict[str, ModelSpec], build_seed: int,
+                 cache: Optional[ResponseCache] = None, progress: bool = True):
+        self.config, self.spec, self.build_seed = config, models[config.model], build_seed
+        self.cache, self.progress = cache, progress
+
+    def run(self, seeds: list[Seed], solutions: list[Solution]) -> tuple[StageResult[ErrorInjection], list[Usage]]:
+        t0 = time.perf_counter()
+        sources = injection_sources(self.config.sources, seeds, solutions)
+        report = StageReport(self.name, unit_in="solutions", unit_out="injections", n_in=len(sources))
+        rejects: list = []
+        jobs: list[tuple[Source, str, str]] = []
+        for src in sources:
+            answer = extract_answer("\n".join(src.steps))
+            if not answers_match(answer, src.seed.gold_answer):
+                reject(report, rejects, src.key, "source_answer_mismatch",
+                       f"extracted {answer!r}, gold {src.seed.gold_answer!r}", src.seed)
+                continue
+            rng = random.Random(f"{self.build_seed}:inject_llm:{src.key}")
+            jobs += [(src, t, answer or "") for t in pick_types(self.config.error_types, self.config.max_per_source, rng)]
+        requests = [self._request(src, error_type) for src, error_type, _ in jobs]
+        completions, usage = engine.generate(self.name, self.spec, requests, cache=self.cache, progress=self.progress)
+        out: list[ErrorInjection] = []
+        for (src, error_type, answer), comp in zip(jobs, completions):
+            report.count(error_type, "tried")
+            sample = comp.samples[0]
+            key = f"{src.key}-{error_type}-llm"
+            if not sample.ok:
+                report.count(error_type, "unparsable_output")
+                reject(report, rejects, key, "unparsable_output",
+                       f"{sample.error} (after {sample.attempts} attempts)", {"raw": sample.text})
+                continue
+            record = self._record(key, src, error_type, answer, sample.parsed, usage.model)
+            reason = failed_check(record, recompute=False)
+            if reason:
+                report.count(error_type, reason)
+                reject(report, rejects, key, reason, record.detail, record)
+                continue
+            report.count(error_type, "kept")
+            if record.claimed_error_step == record.first_error_step:
+                report.count(error_type, "claim_matched_label")
+            report.labels[error_type] += 1
+            out.append(record)
+        report.n_out = len(out)
+        report.wall_seconds = time.perf_counter() - t0
+        return StageResult(out, rejects, report), [usage]
+
+    def _request(self, src: Source, error_type: str) -> ChatRequest:
+        return ChatRequest(
+            messages=chat(self.config.prompt, error=taxonomy()[error_type],
+                          solution=critique_input(src.seed.problem, src.steps)),
+            sampling=self.spec.sampling, n=1,
+            seed=derive_seed(f"{self.build_seed}:inject_llm:{src.key}:{error_type}"),
+            json_schema=injection_schema(len(src.steps)))
+
+    def _record(self, key: str, src: Source, error_type: str, answer: str, obj: dict, model: str) -> ErrorInjection:
+        steps = [s.strip() for s in obj["steps"] if s.strip()]
+        change = first_change(src.steps, steps)
+        return ErrorInjection(
+            injection_id=key, seed_id=src.seed.seed_id, source_id=src.source_id, source_model=src.model,
+            method=f"llm:{model}", error_type=error_type, problem=src.seed.problem, original_steps=list(src.steps),
+            corrupted_steps=steps, first_error_step=change.corrupted if change else -1, original_answer=answer,
+            corrupted_answer=extract_answer("\n".join(steps)) or "", gold_answer=src.seed.gold_answer,
+            detail=obj["explanation"].strip(), claimed_error_step=int(obj["error_step"]) - 1)

@@ -1,0 +1,89 @@
+"""Monte Carlo step labels (Math-Shepherd, Wang et al. 2024; the automatic labels DeepCritic's RL
+stage uses, Yang et al. 2025).
+
+A step is as good as the answers reachable from it: from each step's prefix a completer model
+samples `rollouts` continuations, and each is checked against the gold answer. The soft label is the
+share that reach it, the hard label whether any does (Math-Shepherd's two estimators). The last step
+is labelled by the solution's own answer check, as there is nothing left to roll out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Optional
+
+from schemas import ChatMessage, MCStepLabels, Solution
+from synth import engine
+from synth.answers import answers_match, extract_answer
+from synth.backends.base import ChatRequest, derive_seed
+from synth.cache import ResponseCache
+from synth.engine import Usage
+from synth.recipe import MCLabelStage, ModelSpec
+from synth.stages.base import StageReport, StageResult, reject
+from synth.stages.generate import prompt_messages
+
+
+def prefix_text(steps: list[str], upto: int) -> str:
+    """Steps 0..upto as the assistant wrote them, one a line, ready to be continued on the next line."""
+    return "\n".join(steps[:upto + 1]) + "\n"
+
+
+class MonteCarloStepLabels:
+    name = "mc_label"
+
+    def __init__(self, config: MCLabelStage, completer: str, models: dict[str, ModelSpec], prompt: str,
+                 build_seed: int, cache: Optional[ResponseCache] = None, progress: bool = True):
+        self.config, self.completer, self.spec = config, completer, models[completer]
+        self.prompt, self.build_seed, self.cache, self.progress = prompt, build_seed, cache, progress
+
+    def _targets(self, solutions: list[Solution], report: StageReport, rejects: list) -> list[Solution]:
+        per_problem: dict[str, int] = defaultdict(int)
+        out = []
+        for s in solutions:
+            if not s.steps:
+                reject(report, rejects, s.solution_id, "no_steps", "", s)
+            elif len(s.steps) > self.config.max_steps:
+                reject(report, rejects, s.solution_id, "too_many_steps",
+                       f"{len(s.steps)} steps > max_steps {self.config.max_steps}", s)
+            elif self.config.max_solutions_per_problem and per_problem[s.seed_id] >= self.config.max_solutions_per_problem:
+                reject(report, rejects, s.solution_id, "per_problem_limit",
+                       f"max_solutions_per_problem {self.config.max_solutions_per_problem}", s)
+            else:
+                per_problem[s.seed_id] += 1
+                out.append(s)
+        return out
+
+    def run(self, solutions: list[Solution]) -> tuple[StageResult[MCStepLabels], list[Usage]]:
+        t0 = time.perf_counter()
+        report = StageReport(self.name, unit_in="solutions", unit_out="labelled solutions", n_in=len(solutions))
+        rejects: list = []
+        targets = self._targets(solutions, report, rejects)
+        jobs = [(s, i) for s in targets for i in range(len(s.steps) - 1)]
+        requests = [
+            ChatRequest(messages=prompt_messages(self.prompt, s.problem) + [
+                ChatMessage("assistant", prefix_text(s.steps, i))],
+                sampling=self.spec.sampling, n=self.config.rollouts, continue_final=True,
+                seed=derive_seed(f"{self.build_seed}:mc:{s.solution_id}:{i}"))
+            for s, i in jobs
+        ]
+        completions, usage = engine.generate(self.name, self.spec, requests, cache=self.cache, progress=self.progress)
+        correct: dict[str, list[int]] = {s.solution_id: [0] * len(s.steps) for s in targets}
+        for (s, i), comp in zip(jobs, completions):
+            prefix = prefix_text(s.steps, i)
+            correct[s.solution_id][i] = sum(answers_match(extract_answer(prefix + t), s.gold_answer) for t in comp.texts)
+        out = []
+        n = self.config.rollouts
+        for s in targets:
+            counts = correct[s.solution_id]
+            counts[-1] = n if s.is_correct else 0  # the whole solution: its own answer decides
+            hard = [c > 0 for c in counts]
+            out.append(MCStepLabels(
+                solution_id=s.solution_id, seed_id=s.seed_id, problem=s.problem, model=s.model, completer=usage.model,
+                steps=list(s.steps), rollouts=n, correct_rollouts=counts, soft_labels=[c / n for c in counts],
+                hard_labels=hard, first_error_step=next((i for i, ok in enumerate(hard) if not ok), -1),
+                final_answer_correct=s.is_correct, gold_answer=s.gold_answer))
+            report.labels["has_wrong_step" if not all(hard) else "all_steps_good"] += 1
+        report.n_out = len(out)
+        report.wall_seconds = time.perf_counter() - t0
+        return StageResult(out, rejects, report), [usage]
