@@ -26,7 +26,7 @@ _TOKEN = re.compile(
   | (?P<brace_close>\})
   | (?P<num>(?<![a-wyzA-WYZ_.\d])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![^\W\dxX])(?!\.\d)|(?<![a-wyzA-WYZ_.\d])\.\d+(?![^\W\dxX]))
   | (?P<op>\\times|\\cdot|\\div|[+*/×÷·–−]|-(?!-)
-        |(?<=[\d\s)])[xX](?=\s*[\d(])
+        |(?<=[\d\s)])[xX](?=\s*[$€£]?\s*[\d(])
         |\b(?:times|plus|minus|divided\ by|multiplied\ by)\b)
   | (?P<lp>\\left\(|(?<!\\)\()
   | (?P<rp>\\right\)|(?<!\\)\))

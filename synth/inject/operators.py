@@ -165,8 +165,12 @@ class UnitConversionError:
     def candidates(self, src: SourceSolution) -> list[Edit]:
         out = []
         for i, c in src.calcs():
+            # A factor the solver brought in: not from the question and not written earlier ($60 of
+            # shirts from 3*$20 is a quantity, not minutes in an hour).
+            earlier = {t.value for m in src.maths[:i] for t in m.numbers}
             for t in c.operands:
-                if t.percent or t.value in src.question_values or t.value not in CONVERSIONS:
+                seen = earlier | {u.value for u in src.maths[i].numbers if u.start < t.start}
+                if t.percent or t.value in src.question_values or t.value in seen or t.value not in CONVERSIONS:
                     continue
                 for w in CONVERSIONS[t.value]:
                     out.append(_operand_edit(src, i, c, t, Fraction(w), "wrong conversion factor"))
