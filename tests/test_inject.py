@@ -167,11 +167,11 @@ def test_stage_keeps_only_checked_labels_and_counts_every_drop():
 def test_label_checks_pass_rate_on_gsm8k_train():
     """Of the corruptions the operators make on GSM8K train gold solutions, the share that pass every
     label check, per type. bench/injection_labels.py prints the figures for the whole train split."""
-    seeds = load_file_seeds(FileSeeds(type="file", path=GSM8K_TRAIN, format="gsm8k", limit=400))
+    seeds = load_file_seeds(FileSeeds(type="file", path=GSM8K_TRAIN, format="gsm8k", limit=600))
     report = InjectErrors(InjectStage(), build_seed=0).run(seeds, []).report
     assert set(report.breakdown) == set(ERROR_TYPES)
     for t, o in report.breakdown.items():
         attempted = o["tried"] - o.get("not_applicable", 0) - o.get("no_plausible_candidate", 0)
-        assert attempted >= 50, t
+        assert attempted >= 30, t  # unit conversions are the rarest: about one problem in twelve
         assert o.get("kept", 0) / attempted >= 0.85, (t, dict(o))
         assert o.get("label_not_first_change", 0) == 0 and o.get("arithmetic_inconsistent", 0) == 0, (t, dict(o))
