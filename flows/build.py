@@ -11,6 +11,7 @@ import flows  # noqa: F401  (Prefect environment defaults)
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 
 from synth import console, pipeline
 from synth.pipeline import BuildContext, BuildSummary
@@ -77,8 +78,9 @@ def build_dataset(recipe_path: str, data_dir: Optional[str] = None, progress: bo
                                use_cache=use_cache)
     tables = pipeline.Tables()
     for name in ctx.recipe.stage_names():
-        tables = stage_task.with_options(name=name)(ctx, name, tables)
-    files = write_task(ctx, pipeline.output_tables(ctx, tables))
+        # quote: Prefect would otherwise walk every record of every table looking for futures.
+        tables = stage_task.with_options(name=name)(ctx, name, quote(tables))
+    files = write_task(ctx, quote(pipeline.output_tables(ctx, tables)))
     validations = validate_task(ctx, files)
     reports, usage = tables.reports, tables.usage
     registered = register_task(ctx, files, reports, usage, validations)

@@ -44,7 +44,8 @@ def build_summary(summary: Any) -> None:
             for r in rows:
                 console.print(f"      {r['group']:<20} {r['attempted']} → {r['kept']} ({100 * r['keep_rate']:.0f}%)")
     # One short block per stage and model: model names are long, and a wide table is unreadable at 80 columns.
-    console.print("[bold]tokens and time per stage and model[/]")
+    if summary.usage:
+        console.print("[bold]tokens and time per stage and model[/]")
     for u in summary.usage:
         tps = u["completion_tokens"] / u["wall_seconds"] if u["wall_seconds"] else 0.0
         console.print(f"  {u['stage']} · {u['model']} ({u['backend']})")
