@@ -137,6 +137,7 @@ def _good_record() -> ErrorInjection:
     ({}, None),
     ({"corrupted_answer": ""}, "no_final_answer"),
     ({"corrupted_answer": "72.0"}, "answer_unchanged"),
+    ({"corrupted_steps": ["30", "600", "The answer is 600."], "corrupted_answer": "600"}, "rewrote_the_solution"),
     ({"corrupted_steps": gold_solution_steps(NATALIA)}, "no_changed_step"),
     ({"first_error_step": 1}, "label_not_first_change"),
     ({"corrupted_steps": ["Natalia sold 48 / 2 = 24 clips in May!", "Natalia sold 48+26 = 74 clips.", "The answer is 74."],

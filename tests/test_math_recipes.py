@@ -5,6 +5,7 @@ the staged folder through the `datasets` loader, and the card's citations."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -151,18 +152,60 @@ def test_onpolicy_injection_recipe(built, prefect_harness, tmp_path):
         assert r.source_model == correct[r.source_id]["model"]
 
 
+def _record_teacher_answer(recipe: Path, data: Path) -> str:
+    """Puts one answer of a capable teacher in the build's response cache, for the first request the
+    stage will send: the embedded 135M model almost never writes a usable injection (about 2% pass
+    the checks), so without it the kept path would go untested. The answer is what a good teacher
+    writes: the solution with one error of the requested type, carried to the end."""
+    from fractions import Fraction
+
+    from synth.backends.base import Completion, Sample
+    from synth.cache import ResponseCache, request_key
+    from synth.engine import model_identity
+    from synth.inject.operators import OPERATORS, SourceSolution
+    from synth.inject.propagate import propagate
+    from synth.recipe import load_recipe
+    from synth.seeds import load_seeds
+    from synth.stages.inject import injection_sources
+    from synth.stages.inject_llm import InjectErrorsLLM
+
+    r, _ = load_recipe(recipe)
+    stage = InjectErrorsLLM(r.stages.inject_llm, r.models, r.seed)
+    jobs = stage.plan(injection_sources(["gold"], load_seeds(r.seeds), []))
+    for src, error_type, answer in jobs:
+        parsed = SourceSolution.parse(src.seed.problem, src.steps)
+        edits = OPERATORS[error_type].candidates(parsed)
+        if edits:
+            steps = propagate(edits[0], set(parsed.question_values), Fraction(answer))
+            break
+    spec = r.models[r.stages.inject_llm.model]
+    answer_json = json.dumps({"steps": steps, "error_step": edits[0].label + 1, "explanation": edits[0].detail})
+    cache = ResponseCache(data / "cache" / "responses.sqlite")
+    key = request_key(spec.backend, model_identity(spec), stage.request(src, error_type))
+    cache.put_many([(key, model_identity(spec), Completion(
+        samples=[Sample(text=answer_json, finish_reason="stop", completion_tokens=len(answer_json) // 4)],
+        prompt_tokens=400))])
+    cache.close()
+    return f"{src.key}-{error_type}-llm"
+
+
 def test_llm_typed_injection_recipe(prefect_harness, tmp_path):
     recipe = shrink("llm-typed-injection.yaml", tmp_path, **{
         "seeds.limit": 8, "stages.inject_llm.max_per_source": 2, "models.teacher.sampling.max_tokens": 256})
+    recorded = _record_teacher_answer(recipe, tmp_path / "data")
     summary, tables = build(prefect_harness, recipe, tmp_path)
     card = check_common(summary, tables, "error_injection", ["arXiv:2503.17439"])
     records = check_injections(tables, recompute=False)
-    assert all(r.method.startswith("llm:embedded:smollm2") for r in records)
+    assert recorded in {r.injection_id for r in records}  # the good teacher answer is kept...
+    kept = next(r for r in records if r.injection_id == recorded)
+    assert kept.claimed_error_step == kept.first_error_step and kept.method.startswith("llm:embedded:smollm2")
     stage = next(f for f in summary.funnel if f["stage"] == "inject_llm")
     tried = sum(v.get("tried", 0) for v in stage["breakdown"].values())
     assert tried == 16 and stage["n_out"] == len(records)
-    # Every attempt is accounted for: kept, or dropped with the check it failed.
-    assert tried == len(records) + sum(stage["dropped"].get(k, 0) for k in stage["dropped"] if k != "source_answer_mismatch")
+    # ...and every other attempt, the embedded model's own, is kept or dropped with the check it failed.
+    assert tried == len(records) + sum(n for k, n in stage["dropped"].items() if k != "source_answer_mismatch")
+    usage = next(u for u in summary.usage if u["stage"] == "inject_llm")
+    assert usage["cache_hits"] == 1 and usage["requests"] == 16
     assert "keep rate" in card
 
 

@@ -78,3 +78,29 @@ def step_is_wrong(changed: str, before: Optional[str], known_values: set[Fractio
     if any(t.value not in {o.value for o in old.numbers} for t in math.numbers):
         return True
     return bool(old.calcs) and not _signatures(math) <= _signatures(old)
+
+
+
+
+_WORD = re.compile(r"\d+(?:\.\d+)?|\w+|[^\w\s]")
+
+
+def every_step_resembles(original: list[str], corrupted: list[str], threshold: float) -> bool:
+    """Whether each corrupted step is unchanged or an edit of some original step: their words,
+    numbers and symbols match with a difflib ratio of at least `threshold`. False when a step is not
+    an edit of any original step (a rewrite, or text that is not a solution step at all)."""
+    a = [tuple(_WORD.findall(normalize_step(s))) for s in original]
+    same = set(a)
+    for step in corrupted:
+        b = tuple(_WORD.findall(normalize_step(step)))
+        if b in same:
+            continue
+        matcher = difflib.SequenceMatcher(None, b=b, autojunk=False)  # seq2 is the one difflib indexes
+        for o in a:
+            matcher.set_seq1(o)
+            if matcher.real_quick_ratio() >= threshold and matcher.quick_ratio() >= threshold \
+                    and matcher.ratio() >= threshold:
+                break
+        else:
+            return False
+    return True

@@ -58,16 +58,8 @@ class InjectErrorsLLM:
         sources = injection_sources(self.config.sources, seeds, solutions)
         report = StageReport(self.name, unit_in="solutions", unit_out="injections", n_in=len(sources))
         rejects: list = []
-        jobs: list[tuple[Source, str, str]] = []
-        for src in sources:
-            answer = extract_answer("\n".join(src.steps))
-            if not answers_match(answer, src.seed.gold_answer):
-                reject(report, rejects, src.key, "source_answer_mismatch",
-                       f"extracted {answer!r}, gold {src.seed.gold_answer!r}", src.seed)
-                continue
-            rng = random.Random(f"{self.build_seed}:inject_llm:{src.key}")
-            jobs += [(src, t, answer or "") for t in pick_types(self.config.error_types, self.config.max_per_source, rng)]
-        requests = [self._request(src, error_type) for src, error_type, _ in jobs]
+        jobs = self.plan(sources, report, rejects)
+        requests = [self.request(src, error_type) for src, error_type, _ in jobs]
         completions, usage = engine.generate(self.name, self.spec, requests, cache=self.cache, progress=self.progress)
         out: list[ErrorInjection] = []
         for (src, error_type, answer), comp in zip(jobs, completions):
@@ -94,7 +86,23 @@ class InjectErrorsLLM:
         report.wall_seconds = time.perf_counter() - t0
         return StageResult(out, rejects, report), [usage]
 
-    def _request(self, src: Source, error_type: str) -> ChatRequest:
+    def plan(self, sources: list[Source], report: Optional[StageReport] = None,
+             rejects: Optional[list] = None) -> list[tuple[Source, str, str]]:
+        """(source, error type, source's answer) for every request the teacher gets; a source whose
+        answer does not check out is dropped (into `report` and `rejects` when given)."""
+        jobs: list[tuple[Source, str, str]] = []
+        for src in sources:
+            answer = extract_answer("\n".join(src.steps))
+            if not answers_match(answer, src.seed.gold_answer):
+                if report is not None:
+                    reject(report, rejects, src.key, "source_answer_mismatch",
+                           f"extracted {answer!r}, gold {src.seed.gold_answer!r}", src.seed)
+                continue
+            rng = random.Random(f"{self.build_seed}:inject_llm:{src.key}")
+            jobs += [(src, t, answer or "") for t in pick_types(self.config.error_types, self.config.max_per_source, rng)]
+        return jobs
+
+    def request(self, src: Source, error_type: str) -> ChatRequest:
         return ChatRequest(
             messages=chat(self.config.prompt, error=taxonomy()[error_type],
                           solution=critique_input(src.seed.problem, src.steps)),
