@@ -85,22 +85,38 @@ def step_is_wrong(changed: str, before: Optional[str], known_values: set[Fractio
 _WORD = re.compile(r"\d+(?:\.\d+)?|\w+|[^\w\s]")
 
 
-def every_step_resembles(original: list[str], corrupted: list[str], threshold: float) -> bool:
-    """Whether each corrupted step is unchanged or an edit of some original step: their words,
-    numbers and symbols match with a difflib ratio of at least `threshold`. False when a step is not
-    an edit of any original step (a rewrite, or text that is not a solution step at all)."""
+
+def _numbers(words: tuple) -> int:
+    return sum(w[0].isdigit() for w in words)
+
+
+def _resembles(a: tuple, b: tuple, threshold: float) -> bool:
+    """An edit in place: mostly the same words, and at most one number fewer (a term left out)."""
+    if a == b:
+        return True
+    if _numbers(b) < _numbers(a) - 1:
+        return False
+    m = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    return m.real_quick_ratio() >= threshold and m.quick_ratio() >= threshold and m.ratio() >= threshold
+
+
+def is_one_edit_of(original: list[str], corrupted: list[str], threshold: float) -> bool:
+    """Whether `corrupted` is `original` with steps edited in place, at most one step removed or added,
+    and no computation or number lost but the removed step's: what one error carried to the end looks
+    like.
+    Steps are compared by their words, numbers and symbols (difflib ratio >= `threshold`, pair by pair
+    in order). A rewrite, a summary without its arithmetic, or text that is not a solution fails."""
     a = [tuple(_WORD.findall(normalize_step(s))) for s in original]
-    same = set(a)
-    for step in corrupted:
-        b = tuple(_WORD.findall(normalize_step(step)))
-        if b in same:
-            continue
-        matcher = difflib.SequenceMatcher(None, b=b, autojunk=False)  # seq2 is the one difflib indexes
-        for o in a:
-            matcher.set_seq1(o)
-            if matcher.real_quick_ratio() >= threshold and matcher.quick_ratio() >= threshold \
-                    and matcher.ratio() >= threshold:
-                break
-        else:
-            return False
-    return True
+    b = [tuple(_WORD.findall(normalize_step(s))) for s in corrupted]
+    if len(b) == len(a):
+        pairings = [(a, b)]
+    elif len(b) == len(a) - 1:
+        pairings = [(a[:k] + a[k + 1:], b) for k in range(len(a))]
+    elif len(b) == len(a) + 1:
+        pairings = [(a, b[:k] + b[k + 1:]) for k in range(len(b))]
+    else:
+        return False
+    if not any(all(_resembles(x, y, threshold) for x, y in zip(p, q)) for p, q in pairings):
+        return False
+    calcs = [len(parse_step(s).calcs) for s in original]
+    return sum(len(parse_step(s).calcs) for s in corrupted) >= sum(calcs) - max(calcs, default=0)
