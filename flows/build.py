@@ -33,13 +33,18 @@ def _announce(ctx: BuildContext, name: str, t: pipeline.Tables) -> None:
                      f"{len(t.solutions)} solutions{cache}")
     elif name == "critique":
         console.step(f"critiquing {len(t.labelled)} labelled solutions with {r.stages.critique.model}{cache}")
+    elif name == "judge":
+        cfg = r.stages.judge
+        what = "rating each completion" if cfg.mode == "ratings" else "comparing completions in both orders"
+        console.step(f"{what} with {', '.join(cfg.models)}{cache}")
 
 
 @task(name="stage", **_TASK)
 def stage_task(ctx: BuildContext, name: str, tables: pipeline.Tables) -> pipeline.Tables:
     _announce(ctx, name, tables)
     out = pipeline.run_stage(ctx, name, tables)
-    console.stage_done(out.reports[-1].as_dict())
+    for report in out.reports[len(tables.reports):]:  # the filter stage reports each block
+        console.stage_done(report.as_dict())
     return out
 
 

@@ -5,6 +5,16 @@ schema of their table so a trainer (or `datasets`) sees the same columns and typ
 """
 
 from schemas.records import (
+    AspectRating,
+    Comparison,
+    Contamination,
+    DPORecord,
+    PairwiseVerdict,
+    RatedCompletion,
+    UFAnnotation,
+    UFAnnotations,
+    UFCompletion,
+    UltraFeedbackRecord,
     ChatMessage,
     Critique,
     CritiqueSFTRecord,
@@ -21,9 +31,20 @@ from schemas.records import (
     Solution,
     StepVerdict,
 )
-from schemas.tables import TABLES, TableSpec, records_to_table, table_to_records
+from schemas.tables import ASPECTS, TABLES, TableSpec, records_to_table, table_to_records
 
 __all__ = [
+    "ASPECTS",
+    "AspectRating",
+    "Comparison",
+    "Contamination",
+    "DPORecord",
+    "PairwiseVerdict",
+    "RatedCompletion",
+    "UFAnnotation",
+    "UFAnnotations",
+    "UFCompletion",
+    "UltraFeedbackRecord",
     "ChatMessage",
     "Critique",
     "CritiqueSFTRecord",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
-AnswerStatus = Literal["correct", "incorrect", "no_answer"]
+AnswerStatus = Literal["correct", "incorrect", "no_answer", "unverified"]  # unverified: the seed has no gold answer
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class Seed:
     problem: str
     gold_steps: list[str]
     gold_answer: str
+    tests: Optional[str] = None  # code problems: a test program defining check(candidate)
+    entry_point: Optional[str] = None  # code problems: the function the tests call
 
 
 @dataclass(frozen=True)
@@ -43,23 +45,86 @@ class Solution:
     finish_reason: str
     prompt_tokens: int
     completion_tokens: int
+    error_type: Optional[str] = None  # code: why the tests failed (AssertionError, SyntaxError, Timeout, ...)
+    error_detail: str = ""  # code: the failing test's line, or the error message
+
+
+@dataclass(frozen=True)
+class AspectRating:
+    """One judge's 1-5 rating of one completion on one UltraFeedback aspect, with its rationale."""
+
+    aspect: str
+    judge: str  # the judge model's identity
+    rating: int
+    rationale: str
+
+
+@dataclass(frozen=True)
+class RatedCompletion:
+    """A completion with every rating every judge gave it (UltraFeedback's fine-grained annotation).
+    `aspect_scores` are per aspect, the mean over judges; `score` is the mean over aspects, the
+    "fine-grained score" binarization ranks by."""
+
+    solution_id: str
+    seed_id: str
+    model: str
+    text: str
+    ratings: list[AspectRating]
+    aspect_scores: dict[str, float]
+    score: float
+
+
+@dataclass(frozen=True)
+class PairwiseVerdict:
+    """One judge's verdict on two completions shown in one order: `first_id` was shown as A."""
+
+    judge: str
+    first_id: str
+    second_id: str
+    winner_position: Literal["A", "B"]
+    winner_id: str
+    rationale: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two completions of one prompt judged in both orders by every judge; kept only when every
+    verdict names the same winner (a verdict that follows the position is position bias)."""
+
+    comparison_id: str
+    seed_id: str
+    a_id: str
+    b_id: str
+    verdicts: list[PairwiseVerdict]
+    winner_id: str
+    loser_id: str
 
 
 @dataclass(frozen=True)
 class PreferencePair:
-    """A verified pair: chosen reaches the gold answer, rejected does not (same prompt)."""
+    """Chosen and rejected completions of one prompt, as chat messages. `method` says what decided
+    the preference: `verified` (chosen reaches the gold answer, rejected does not), `ratings` (higher
+    mean UltraFeedback rating) or `pairwise` (won in both orders)."""
 
     pair_id: str
     seed_id: str
+    method: Literal["verified", "ratings", "pairwise"]
     prompt: list[ChatMessage]
     chosen: list[ChatMessage]
     rejected: list[ChatMessage]
     chosen_solution_id: str
     rejected_solution_id: str
-    chosen_answer: str
+    chosen_model: str
+    rejected_model: str
+    score_chosen: Optional[float]  # verified: 1 / 0; ratings: the mean rating; pairwise: none
+    score_rejected: Optional[float]
+    chosen_ratings: list[AspectRating]  # ratings: every aspect's rating and rationale
+    rejected_ratings: list[AspectRating]
+    verdicts: list[PairwiseVerdict]  # pairwise: both orders' verdicts and rationales
+    chosen_answer: Optional[str]  # verified: the extracted answers and gold
     rejected_answer: Optional[str]
-    gold_answer: str
-    chosen_length: int
+    gold_answer: Optional[str]
+    chosen_length: int  # characters
     rejected_length: int
 
 
@@ -72,6 +137,19 @@ class Reject:
     reason: str
     detail: str = ""
     payload: str = field(default="")  # JSON of the dropped record where there is one
+
+
+@dataclass(frozen=True)
+class Contamination:
+    """A record dropped because its text shares word n-grams with a benchmark: the contamination report."""
+
+    record_id: str
+    collection: str  # pairs | labelled | critiques
+    benchmark: str
+    benchmark_id: str  # where in the benchmark (line or row)
+    ngram: str  # one shared n-gram
+    matched_ngrams: int
+    record_ngrams: int
 
 
 @dataclass(frozen=True)
@@ -222,3 +300,47 @@ class CritiqueSFTRecord:
     instruction: str
     input: str
     output: str
+
+
+@dataclass(frozen=True)
+class DPORecord:
+    """TRL's conversational preference format (DPOTrainer, RewardTrainer): explicit prompt, and chosen
+    and rejected assistant turns."""
+
+    prompt: list[ChatMessage]
+    chosen: list[ChatMessage]
+    rejected: list[ChatMessage]
+
+
+@dataclass(frozen=True)
+class UFAnnotation:
+    Rating: str  # "1".."5" as UltraFeedback writes it; the mean over judges when there are several
+    Rationale: str
+
+
+@dataclass(frozen=True)
+class UFAnnotations:
+    instruction_following: Optional[UFAnnotation]
+    honesty: Optional[UFAnnotation]
+    truthfulness: Optional[UFAnnotation]
+    helpfulness: Optional[UFAnnotation]
+
+
+@dataclass(frozen=True)
+class UFCompletion:
+    model: str
+    response: str
+    annotations: UFAnnotations
+    fine_grained_score: float = field(metadata={"column": "fine-grained_score"})
+
+
+@dataclass(frozen=True)
+class UltraFeedbackRecord:
+    """UltraFeedback's released record (Cui et al. 2023): an instruction with all its rated completions."""
+
+    source: str
+    instruction: str
+    models: list[str]
+    completions: list[UFCompletion]
+    correct_answers: list[str]
+    incorrect_answers: list[str]

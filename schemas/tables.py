@@ -9,7 +9,14 @@ from typing import Any, Type
 import pyarrow as pa
 
 from schemas.records import (
+    AspectRating,
+    Contamination,
     ChatMessage,
+    Comparison,
+    DPORecord,
+    PairwiseVerdict,
+    RatedCompletion,
+    UltraFeedbackRecord,
     Critique,
     CritiqueSFTRecord,
     ErrorInjection,
@@ -33,6 +40,8 @@ SEED_SCHEMA = pa.schema(
         pa.field("problem", pa.string(), nullable=False),
         pa.field("gold_steps", pa.list_(pa.string()), nullable=False),
         pa.field("gold_answer", pa.string(), nullable=False),
+        pa.field("tests", pa.string(), nullable=True),
+        pa.field("entry_point", pa.string(), nullable=True),
     ]
 )
 
@@ -52,23 +61,8 @@ SOLUTION_SCHEMA = pa.schema(
         pa.field("finish_reason", pa.string(), nullable=False),
         pa.field("prompt_tokens", pa.int32(), nullable=False),
         pa.field("completion_tokens", pa.int32(), nullable=False),
-    ]
-)
-
-PAIR_SCHEMA = pa.schema(
-    [
-        pa.field("pair_id", pa.string(), nullable=False),
-        pa.field("seed_id", pa.string(), nullable=False),
-        pa.field("prompt", _MESSAGES, nullable=False),
-        pa.field("chosen", _MESSAGES, nullable=False),
-        pa.field("rejected", _MESSAGES, nullable=False),
-        pa.field("chosen_solution_id", pa.string(), nullable=False),
-        pa.field("rejected_solution_id", pa.string(), nullable=False),
-        pa.field("chosen_answer", pa.string(), nullable=False),
-        pa.field("rejected_answer", pa.string(), nullable=True),
-        pa.field("gold_answer", pa.string(), nullable=False),
-        pa.field("chosen_length", pa.int32(), nullable=False),
-        pa.field("rejected_length", pa.int32(), nullable=False),
+        pa.field("error_type", pa.string(), nullable=True),
+        pa.field("error_detail", pa.string(), nullable=False),
     ]
 )
 
@@ -83,6 +77,13 @@ REJECT_SCHEMA = pa.schema(
 )
 
 _STEPS = pa.list_(pa.string())
+
+CONTAMINATION_SCHEMA = pa.schema([
+    pa.field("record_id", pa.string(), nullable=False), pa.field("collection", pa.string(), nullable=False),
+    pa.field("benchmark", pa.string(), nullable=False), pa.field("benchmark_id", pa.string(), nullable=False),
+    pa.field("ngram", pa.string(), nullable=False), pa.field("matched_ngrams", pa.int32(), nullable=False),
+    pa.field("record_ngrams", pa.int32(), nullable=False),
+])
 
 
 def _schema(*fields: tuple[str, pa.DataType, bool]) -> pa.Schema:
@@ -130,6 +131,46 @@ PRM_STEPWISE_SCHEMA = _schema(("prompt", pa.string(), False), ("completions", _S
 CRITIQUE_SFT_SCHEMA = _schema(("instruction", pa.string(), False), ("input", pa.string(), False),
                               ("output", pa.string(), False))
 
+# ---- preference ----------------------------------------------------------------------------------
+
+ASPECTS = ("instruction_following", "honesty", "truthfulness", "helpfulness")  # UltraFeedback's four
+_RATINGS = pa.list_(pa.struct([("aspect", pa.string()), ("judge", pa.string()), ("rating", pa.int32()),
+                               ("rationale", pa.string())]))
+_VERDICTS_AB = pa.list_(pa.struct([("judge", pa.string()), ("first_id", pa.string()), ("second_id", pa.string()),
+                                   ("winner_position", pa.string()), ("winner_id", pa.string()),
+                                   ("rationale", pa.string())]))
+
+RATED_SCHEMA = _schema(
+    ("solution_id", pa.string(), False), ("seed_id", pa.string(), False), ("model", pa.string(), False),
+    ("text", pa.string(), False), ("ratings", _RATINGS, False),
+    ("aspect_scores", pa.struct([(a, pa.float64()) for a in ASPECTS]), False), ("score", pa.float64(), False),
+)
+COMPARISON_SCHEMA = _schema(
+    ("comparison_id", pa.string(), False), ("seed_id", pa.string(), False), ("a_id", pa.string(), False),
+    ("b_id", pa.string(), False), ("verdicts", _VERDICTS_AB, False), ("winner_id", pa.string(), False),
+    ("loser_id", pa.string(), False),
+)
+PAIR_SCHEMA = _schema(
+    ("pair_id", pa.string(), False), ("seed_id", pa.string(), False), ("method", pa.string(), False),
+    ("prompt", _MESSAGES, False), ("chosen", _MESSAGES, False), ("rejected", _MESSAGES, False),
+    ("chosen_solution_id", pa.string(), False), ("rejected_solution_id", pa.string(), False),
+    ("chosen_model", pa.string(), False), ("rejected_model", pa.string(), False),
+    ("score_chosen", pa.float64(), True), ("score_rejected", pa.float64(), True),
+    ("chosen_ratings", _RATINGS, False), ("rejected_ratings", _RATINGS, False), ("verdicts", _VERDICTS_AB, False),
+    ("chosen_answer", pa.string(), True), ("rejected_answer", pa.string(), True), ("gold_answer", pa.string(), True),
+    ("chosen_length", pa.int32(), False), ("rejected_length", pa.int32(), False),
+)
+DPO_SCHEMA = _schema(("prompt", _MESSAGES, False), ("chosen", _MESSAGES, False), ("rejected", _MESSAGES, False))
+_UF_ANNOTATION = pa.struct([("Rating", pa.string()), ("Rationale", pa.string())])
+ULTRAFEEDBACK_SCHEMA = _schema(
+    ("source", pa.string(), False), ("instruction", pa.string(), False), ("models", _STEPS, False),
+    ("completions", pa.list_(pa.struct([
+        ("model", pa.string()), ("response", pa.string()),
+        ("annotations", pa.struct([(a, _UF_ANNOTATION) for a in ASPECTS])),
+        ("fine-grained_score", pa.float64())])), False),
+    ("correct_answers", _STEPS, False), ("incorrect_answers", _STEPS, False),
+)
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -146,8 +187,18 @@ TABLES: dict[str, TableSpec] = {
     for spec in (
         TableSpec("seeds", Seed, SEED_SCHEMA, "Problems with gold step-by-step solutions and answers."),
         TableSpec("solutions", Solution, SOLUTION_SCHEMA, "Sampled solutions with answer-check labels."),
-        TableSpec("pairs", PreferencePair, PAIR_SCHEMA, "Verified preference pairs (correct vs incorrect)."),
+        TableSpec("pairs", PreferencePair, PAIR_SCHEMA,
+                  "Preference pairs with what decided them: verified answers, UltraFeedback ratings or pairwise verdicts."),
+        TableSpec("ratings", RatedCompletion, RATED_SCHEMA,
+                  "Completions with every judge's 1-5 rating and rationale on each UltraFeedback aspect."),
+        TableSpec("comparisons", Comparison, COMPARISON_SCHEMA,
+                  "Pairs of completions judged in both orders whose verdicts agree (position-consistent)."),
+        TableSpec("dpo", DPORecord, DPO_SCHEMA, "TRL preference format: prompt, chosen, rejected (chat messages)."),
+        TableSpec("ultrafeedback", UltraFeedbackRecord, ULTRAFEEDBACK_SCHEMA,
+                  "UltraFeedback's nested format: each instruction with all rated completions and annotations."),
         TableSpec("rejects", Reject, REJECT_SCHEMA, "Records dropped by a stage, with the reason."),
+        TableSpec("contamination", Contamination, CONTAMINATION_SCHEMA,
+                  "Records dropped for sharing word n-grams with a benchmark, and where."),
         TableSpec("injections", ErrorInjection, INJECTION_SCHEMA,
                   "Correct solutions corrupted by one error of a known type; the first wrong step found by comparison."),
         TableSpec("mc_labels", MCStepLabels, MC_SCHEMA, "Monte Carlo step labels (Math-Shepherd): rollouts per step."),
@@ -166,8 +217,10 @@ TABLES: dict[str, TableSpec] = {
 
 
 def _to_plain(value: Any) -> Any:
+    """Dataclasses become dicts; a field may name its column differently (`metadata={"column": ...}`)
+    where a released format's column is not a Python name."""
     if dataclasses.is_dataclass(value):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.metadata.get("column", f.name): _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, list):
         return [_to_plain(v) for v in value]
     return value
@@ -185,9 +238,13 @@ def records_to_table(records: list[Any], spec: TableSpec) -> pa.Table:
 def table_to_records(table: pa.Table, spec: TableSpec) -> list[Any]:
     out = []
     for row in table.to_pylist():
-        if spec.record_type is PreferencePair:
+        if spec.record_type in (PreferencePair, DPORecord):
             for key in ("prompt", "chosen", "rejected"):
                 row[key] = [ChatMessage(**m) for m in row[key]]
+        if spec.record_type is PreferencePair:
+            for key in ("chosen_ratings", "rejected_ratings"):
+                row[key] = [AspectRating(**r) for r in row[key]]
+            row["verdicts"] = [PairwiseVerdict(**v) for v in row["verdicts"]]
         if spec.record_type is Critique:
             row["step_verdicts"] = [StepVerdict(**v) for v in row["step_verdicts"]]
         out.append(spec.record_type(**row))

@@ -18,6 +18,7 @@ from math_verify import parse, verify
 logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 _NUMBER = re.compile(r"-?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?|-?\$?\.\d+%?")
+_INLINE_LATEX = re.compile(r"\$[^$\n]*\\[^$\n]*\$")
 _ANSWER_IS = re.compile(r"(?:final answer|the answer|answer)\s*(?:is|:|=)\s*:?\s*(.+)", re.IGNORECASE)
 
 
@@ -55,6 +56,9 @@ def extract_answer(text: str) -> Optional[str]:
         span = matches[-1].group(1).strip()
         if span.startswith("\\(") or span.startswith("$$"):
             return span.split("\n")[0].strip()
+        latex = _INLINE_LATEX.match(span)
+        if latex:  # "$\frac{1}{2}$" is LaTeX; "$18.00" is money, left to the number rule
+            return latex.group(0)
         num = _first_number(span.split("\n")[0])
         if num:
             return num

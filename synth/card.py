@@ -10,7 +10,7 @@ import jinja2
 import yaml
 
 from schemas import TABLES
-from synth.citations import PAPERS, STAGE_CITATIONS, TABLE_CITATIONS
+from synth.citations import METHOD_CITATIONS, PAPERS, STAGE_CITATIONS, TABLE_CITATIONS
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -22,7 +22,7 @@ def size_category(rows: int) -> str:
 
 
 KIND_TAGS = {
-    "preference": ["dpo"],
+    "preference": ["dpo", "preference"],
     "error_injection": ["process-supervision", "error-detection", "prm"],
     "critique": ["critique", "process-supervision"],
 }
@@ -49,6 +49,77 @@ def breakdown_rows(stage: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def judge_rows(stage: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per judge: how many judgments it was asked for, how many it failed, and what it said. In
+    pairwise mode, its flip rate (verdicts that follow the position rather than the response) and
+    how often it picked the first position."""
+    rows = []
+    for judge, o in sorted(stage.get("breakdown", {}).items()):
+        ratings = {k: o.get(f"rating_{k}", 0) for k in range(1, 6)}
+        n_rated = sum(ratings.values())
+        both = o.get("consistent", 0) + o.get("position_flip", 0)
+        rows.append({
+            "judge": judge, "tried": o.get("tried", 0), "unparsable": o.get("unparsable_output", 0),
+            "ratings": ratings, "mean_rating": sum(k * n for k, n in ratings.items()) / n_rated if n_rated else None,
+            "consistent": o.get("consistent", 0), "flips": o.get("position_flip", 0),
+            "flip_rate": o.get("position_flip", 0) / both if both else None,
+            "first_position_rate": o.get("first_position_wins", 0) / o["verdicts"] if o.get("verdicts") else None,
+        })
+    return rows
+
+
+def length_bias(info: dict[str, Any]) -> dict[str, Any] | None:
+    """How often chosen is the longer response in the released pairs: near 50% is unbiased; far above
+    it, a model trained on the pairs learns that longer is better (Singhal et al. 2023)."""
+    import pyarrow.parquet as pq
+
+    f = next((f for f in info["files"] if f["table_name"] == "pairs"), None)
+    if f is None or not f["rows"]:
+        return None
+    t = pq.read_table(f["path"], columns=["chosen_length", "rejected_length"]).to_pydict()
+    pairs = list(zip(t["chosen_length"], t["rejected_length"]))
+    longer = sum(c > r for c, r in pairs)
+    shorter = sum(c < r for c, r in pairs)
+    return {"pairs": len(pairs), "chosen_longer": longer, "rejected_longer": shorter,
+            "same_length": len(pairs) - longer - shorter, "share": longer / len(pairs)}
+
+
+def contamination_report(info: dict[str, Any], recipe: dict[str, Any], limit: int = 10) -> dict[str, Any] | None:
+    """What the decontamination block checked and found, from the build's stored contamination table."""
+    decon = (((recipe.get("stages") or {}).get("filter") or {}).get("decontaminate"))
+    if not decon:
+        return None
+    import pyarrow.parquet as pq
+
+    rows: list[dict[str, Any]] = []
+    for f in info["files"]:
+        if f["table_name"] == "contamination":
+            rows = pq.read_table(f["path"]).to_pylist()
+    checked = [f for f in info["funnel"] if f["stage"] == "decontaminate"]
+    return {"ngram": decon.get("ngram", 13), "benchmarks": decon["benchmarks"],
+            "checked": sum(f["n_in"] for f in checked), "dropped": len(rows), "examples": rows[:limit]}
+
+
+def stage_methods(recipe: dict[str, Any]) -> dict[str, str]:
+    """The recipe's method settings: judge mode and pair method (verified unless the recipe says)."""
+    st = recipe.get("stages") or {}
+    seeds = recipe.get("seeds") or {}
+    out = {"seeds": seeds.get("format", "gsm8k") if seeds.get("type") == "file" else "procedural"}
+    if st.get("generate") is not None:
+        out["generate"] = out["verify"] = (st["generate"] or {}).get("prompt", "solve_math")
+    if st.get("judge"):
+        out["judge"] = st["judge"].get("mode", "ratings")
+    if "pair" in st:
+        out["pair"] = (st["pair"] or {}).get("method", "verified")
+    return out
+
+
+def domain_tags(recipe: dict[str, Any]) -> list[str]:
+    seeds = recipe.get("seeds") or {}
+    fmt = seeds.get("format", "gsm8k") if seeds.get("type") == "file" else "procedural"
+    return {"prompts": [], "humaneval": ["code"]}.get(fmt, ["math"])
+
+
 def card_metadata(info: dict[str, Any], tables: tuple[str, ...]) -> dict[str, Any]:
     recipe = yaml.safe_load(info["recipe_yaml"])
     published = [f for f in info["files"] if f["published"]]
@@ -64,7 +135,7 @@ def card_metadata(info: dict[str, Any], tables: tuple[str, ...]) -> dict[str, An
         "license": (recipe.get("publish") or {}).get("license", "apache-2.0"),
         "language": ["en"],
         "task_categories": ["text-generation"],
-        "tags": ["synthetic", "synth", kind, "math", *KIND_TAGS[kind]],
+        "tags": ["synthetic", "synth", kind, *domain_tags(recipe), *KIND_TAGS[kind]],
         "size_categories": [size_category(rows)],
         "pretty_name": (recipe.get("publish") or {}).get("pretty_name") or info["dataset"],
         "configs": configs,
@@ -73,6 +144,7 @@ def card_metadata(info: dict[str, Any], tables: tuple[str, ...]) -> dict[str, An
 
 def cited_papers(info: dict[str, Any], recipe: dict[str, Any]) -> list[str]:
     keys = [k for f in info["funnel"] for k in STAGE_CITATIONS.get(f["stage"], [])]
+    keys += [k for stage, method in stage_methods(recipe).items() for k in METHOD_CITATIONS[stage].get(method, [])]
     keys += [k for f in info["files"] if f["published"] for k in TABLE_CITATIONS.get(f["table_name"], [])]
     keys += list((recipe.get("publish") or {}).get("citations", []))
     if any("smollm2" in l["source"] for l in info["lineage"] if l["source_kind"] == "model"):
@@ -102,6 +174,11 @@ def render_card(info: dict[str, Any], tables: tuple[str, ...]) -> str:
         injected=[(f["stage"], breakdown_rows(f)) for f in injected],
         error_types=[taxonomy()[t] for t in error_types if t in taxonomy()],
         critique=breakdown_rows(stages["critique"]) if "critique" in stages else None,
+        methods=stage_methods(recipe),
+        pair_settings=((recipe.get("stages") or {}).get("pair") or {}),
+        judges=judge_rows(stages["judge"]) if "judge" in stages else None,
+        length=length_bias(info),
+        contamination=contamination_report(info, recipe),
         reveal_error=bool(((recipe.get("stages") or {}).get("critique") or {}).get("reveal_error")),
         citations=[PAPERS[k] for k in cited],
         lineage_models=[dict(l, detail=json.loads(l["detail"])) for l in info["lineage"] if l["source_kind"] == "model"],

@@ -27,7 +27,7 @@ def step(message: str) -> None:
 
 
 def build_summary(summary: Any) -> None:
-    from synth.card import breakdown_rows
+    from synth.card import breakdown_rows, judge_rows
 
     # Blocks rather than a table: reasons and labels are long, and a wide table is unreadable at 80 columns.
     console.print(f"[bold]{summary.dataset}@{summary.version} funnel[/]")
@@ -38,6 +38,26 @@ def build_summary(summary: Any) -> None:
             console.print(f"    dropped  {_reasons(f['dropped'])}")
         if f["labels"]:
             console.print(f"    kept     {_reasons(f['labels'])}")
+        if f["stage"] == "judge":
+            for j in judge_rows(f):
+                if j["flip_rate"] is not None:
+                    console.print(f"    {j['judge']}: {j['tried']} pairs, flip rate {100 * j['flip_rate']:.0f}% "
+                                  f"({j['flips']} flipped), position A picked {100 * (j['first_position_rate'] or 0):.0f}%")
+                elif j["mean_rating"] is not None:
+                    console.print(f"    {j['judge']}: {j['tried']} judgments, {j['unparsable']} unparsable, "
+                                  f"mean rating {j['mean_rating']:.2f}")
+            continue
+        if f["stage"] == "pair":
+            c = f.get("breakdown", {}).get("length", {})
+            if c:
+                n = sum(c.values())
+                console.print(f"    length   chosen longer in {c.get('chosen_longer', 0)}/{n} pairs "
+                              f"({100 * c.get('chosen_longer', 0) / n:.0f}%)")
+            continue
+        if f["stage"] == "verify" and f.get("breakdown"):
+            for group, c in f["breakdown"].items():
+                console.print(f"    {group}  {_reasons(c)}")
+            continue
         rows = breakdown_rows(f)
         if rows:
             console.print("    per type: attempted → kept (keep rate)")

@@ -5,12 +5,27 @@
 - Math-Shepherd (Wang et al. 2024): `input` with a "ки" tag after each step, `label` with "+"/"-" there.
 - TRL stepwise supervision (`PRMTrainer`): `prompt`, `completions` (steps), `labels` (one bool a step).
 - Critique fine-tuning (CFT, Wang et al. 2025): `instruction`, `input`, `output`.
+- TRL preference (DPOTrainer, RewardTrainer): `prompt`, `chosen`, `rejected` as chat messages.
+- UltraFeedback (Cui et al. 2023): one record per instruction with every completion and its
+  per-aspect `Rating` and `Rationale`, and the completion's `fine-grained_score`.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from statistics import mean
+
 from schemas import (
+    ASPECTS,
     Critique,
+    DPORecord,
+    PreferencePair,
+    RatedCompletion,
+    Seed,
+    UFAnnotation,
+    UFAnnotations,
+    UFCompletion,
+    UltraFeedbackRecord,
     CritiqueSFTRecord,
     LabelledSolution,
     MathShepherdRecord,
@@ -47,3 +62,38 @@ def critique_input(problem: str, steps: list[str]) -> str:
 def to_critique_sft(c: Critique) -> CritiqueSFTRecord:
     return CritiqueSFTRecord(instruction=render("critique_sft_instruction"),
                              input=critique_input(c.problem, c.steps), output=c.critique)
+
+
+def to_dpo(p: PreferencePair) -> DPORecord:
+    return DPORecord(prompt=list(p.prompt), chosen=list(p.chosen), rejected=list(p.rejected))
+
+
+def _annotation(c: RatedCompletion, aspect: str) -> UFAnnotation | None:
+    """One judge: its rating and rationale. Several: the mean rating, and each judge's rationale by name."""
+    got = [r for r in c.ratings if r.aspect == aspect]
+    if not got:
+        return None
+    if len(got) == 1:
+        return UFAnnotation(Rating=str(got[0].rating), Rationale=got[0].rationale)
+    return UFAnnotation(Rating=f"{mean(r.rating for r in got):g}",
+                        Rationale="\n".join(f"[{r.judge}] {r.rationale}" for r in got))
+
+
+def to_ultrafeedback(seeds: list[Seed], rated: list[RatedCompletion]) -> list[UltraFeedbackRecord]:
+    """Instructions with at least one rated completion, in seed order."""
+    groups: dict[str, list[RatedCompletion]] = defaultdict(list)
+    for c in rated:
+        groups[c.seed_id].append(c)
+    out = []
+    for seed in seeds:
+        group = groups.get(seed.seed_id)
+        if not group:
+            continue
+        completions = [UFCompletion(model=c.model, response=c.text, fine_grained_score=c.score,
+                                    annotations=UFAnnotations(**{a: _annotation(c, a) for a in ASPECTS}))
+                       for c in group]
+        out.append(UltraFeedbackRecord(source=seed.source, instruction=seed.problem,
+                                       models=[c.model for c in group], completions=completions,
+                                       correct_answers=[seed.gold_answer] if seed.gold_answer else [],
+                                       incorrect_answers=[]))
+    return out

@@ -21,12 +21,15 @@ from catalog import BuildRecord, Catalog, FileEntry, Registered
 from catalog.store import utcnow
 from schemas import (
     TABLES,
+    Comparison,
+    Contamination,
     Critique,
     ErrorInjection,
     Generation,
     LabelledSolution,
     MCStepLabels,
     PreferencePair,
+    RatedCompletion,
     Reject,
     Seed,
     Solution,
@@ -47,14 +50,17 @@ from synth.stages.generate import GenerateSolutions
 from synth.stages.inject import InjectErrors
 from synth.stages.inject_llm import InjectErrorsLLM
 from synth.stages.mc_label import MonteCarloStepLabels
-from synth.stages.pair import PairCorrectIncorrect
+from synth.stages.filter import build_blocks, run_chain
+from synth.stages.judge import JudgeRatings
+from synth.stages.judge_pairwise import JudgePairwise
+from synth.stages.pair import PairPreferences
 from synth.stages.verify import VerifyAnswers
 
 # Tables each kind of dataset publishes, in the order of the card's configs (the first is the default);
 # a table is published when the build made it. Everything else (seeds, rejects, intermediate
 # solutions) is stored with the version but not released.
 PUBLISH_ORDER: dict[str, tuple[str, ...]] = {
-    "preference": ("pairs", "solutions"),
+    "preference": ("dpo", "pairs", "ultrafeedback", "ratings", "comparisons", "solutions"),
     "error_injection": ("processbench", "injections", "math_shepherd", "prm_stepwise"),
     "critique": ("critique_sft", "critiques", "math_shepherd", "processbench", "prm_stepwise", "mc_labels"),
 }
@@ -140,7 +146,10 @@ class Tables:
     mc_labels: list[MCStepLabels] = field(default_factory=list)
     labelled: list[LabelledSolution] = field(default_factory=list)  # ground truth for exports and critiques
     critiques: list[Critique] = field(default_factory=list)
+    rated: list[RatedCompletion] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
     pairs: list[PreferencePair] = field(default_factory=list)
+    contamination: list[Contamination] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     reports: list[StageReport] = field(default_factory=list)
     usage: list[Usage] = field(default_factory=list)
@@ -177,7 +186,9 @@ def generate_step(ctx: BuildContext, t: Tables) -> Tables:
 
 
 def verify_step(ctx: BuildContext, t: Tables) -> Tables:
-    result = VerifyAnswers().run(t.generations, t.seeds)
+    r = ctx.recipe
+    result = VerifyAnswers(r.stages.verify, check_answers=r.stages.generate.prompt != "respond").run(
+        t.generations, t.seeds)
     return _added(t, "verify", result, solutions=result.records)
 
 
@@ -214,14 +225,70 @@ def critique_step(ctx: BuildContext, t: Tables) -> Tables:
     return _added(t, "critique", result, usage, critiques=result.records)
 
 
+def judge_step(ctx: BuildContext, t: Tables) -> Tables:
+    r = ctx.recipe
+    cfg = r.stages.judge
+    judge = JudgeRatings if cfg.mode == "ratings" else JudgePairwise
+    result, usage = _cached(ctx, lambda cache: judge(cfg, r.models, r.seed, cache, ctx.progress).run(
+        t.solutions, t.seeds))
+    if cfg.mode == "ratings":
+        return _added(t, "judge", result, usage, rated=result.records)
+    return _added(t, "judge", result, usage, comparisons=result.records)
+
+
 def pair_step(ctx: BuildContext, t: Tables) -> Tables:
-    result = PairCorrectIncorrect(ctx.recipe.stages.pair, ctx.recipe.stages.generate, ctx.recipe.seed).run(
-        t.solutions, t.seeds)
+    result = PairPreferences(ctx.recipe.stages.pair, ctx.recipe.stages.generate, ctx.recipe.seed).run(
+        t.seeds, t.solutions, t.rated, t.comparisons)
     return _added(t, "pair", result, pairs=result.records)
 
 
+# What the filter chain runs over: the collections a build releases, the stage that makes each, and
+# the stored table an earlier version keeps it in.
+FILTERED = (("pairs", ("pair",), "pairs"), ("labelled", ("inject", "inject_llm", "mc_label"), "processbench"),
+            ("critiques", ("critique",), "critiques"))
+
+
+def earlier_views(ctx: BuildContext, table: str) -> list:
+    """The records of every earlier version of this dataset built from another recipe, as filter views."""
+    from synth.filters.text import view_of_row
+
+    if not ctx.catalog_path.exists():
+        return []
+    catalog = Catalog(ctx.catalog_path)
+    rows = catalog.query("SELECT f.path FROM files f JOIN versions v ON f.dataset = v.dataset AND "
+                         "f.version = v.version WHERE v.dataset = ? AND v.recipe_sha256 <> ? AND f.table_name = ? "
+                         "ORDER BY v.created_at", [ctx.recipe.name, ctx.recipe_sha256, table])
+    return [view_of_row(table, r) for f in rows for r in pq.read_table(f["path"]).to_pylist()]
+
+
+def filter_step(ctx: BuildContext, t: Tables) -> Tables:
+    from synth.filters.benchmarks import benchmark_ngrams
+
+    cfg = ctx.recipe.stages.filter
+    decon = cfg.decontaminate
+    bench = benchmark_ngrams(decon.benchmarks, decon.ngram) if decon is not None else None
+    updates: dict[str, Any] = {}
+    rejects, reports, found = list(t.rejects), list(t.reports), list(t.contamination)
+    for collection, makers, table in FILTERED:
+        if not set(makers) & set(t.ran):
+            continue
+        earlier = earlier_views(ctx, table) if cfg.against_earlier_versions else []
+        kept, dropped, block_reports, contaminated = run_chain(
+            collection, getattr(t, collection), build_blocks(cfg, earlier, bench))
+        updates[collection] = kept
+        rejects += dropped
+        reports += block_reports
+        found += contaminated
+    if "labelled" in updates:  # what was built from a dropped labelled solution goes with it
+        ids = {s.label_id for s in updates["labelled"]}
+        updates["injections"] = [i for i in t.injections if i.injection_id in ids]
+        updates["mc_labels"] = [m for m in t.mc_labels if m.solution_id in ids]
+    return replace(t, rejects=rejects, reports=reports, contamination=found, ran=t.ran + ["filter"], **updates)
+
+
 STAGES = {"seeds": seeds_step, "generate": generate_step, "verify": verify_step, "inject": inject_step,
-          "inject_llm": inject_llm_step, "mc_label": mc_label_step, "critique": critique_step, "pair": pair_step}
+          "inject_llm": inject_llm_step, "mc_label": mc_label_step, "critique": critique_step,
+          "judge": judge_step, "pair": pair_step, "filter": filter_step}
 
 
 def run_stage(ctx: BuildContext, name: str, t: Tables) -> Tables:
@@ -251,8 +318,16 @@ def output_tables(ctx: BuildContext, t: Tables) -> dict[str, list[Any]]:
     if "critique" in ran:
         out["critiques"] = t.critiques
         out["critique_sft"] = [exports.to_critique_sft(c) for c in t.critiques]
+    if "judge" in ran and ctx.recipe.stages.judge.mode == "ratings":
+        out["ratings"] = t.rated
+        out["ultrafeedback"] = exports.to_ultrafeedback(t.seeds, t.rated)
+    if "judge" in ran and ctx.recipe.stages.judge.mode == "pairwise":
+        out["comparisons"] = t.comparisons
     if "pair" in ran:
         out["pairs"] = t.pairs
+        out["dpo"] = [exports.to_dpo(p) for p in t.pairs]
+    if "filter" in ran and ctx.recipe.stages.filter.decontaminate is not None:
+        out["contamination"] = t.contamination
     out["rejects"] = t.rejects
     return out
 
@@ -322,6 +397,8 @@ def prompts_used(r: Recipe) -> list[str]:
         out.append(st.inject_llm.prompt)
     if st.critique is not None:
         out += [st.critique.prompt, "critique_input", "critique_text", "critique_sft_instruction"]
+    if st.judge is not None:
+        out.append("judge_rating" if st.judge.mode == "ratings" else "judge_pairwise")
     return out
 
 

@@ -101,7 +101,11 @@ class ProceduralSeeds(_Strict):
 class FileSeeds(_Strict):
     type: Literal["file"]
     path: Path
-    format: Literal["gsm8k", "synth"] = "gsm8k"
+    format: Literal["gsm8k", "synth", "prompts", "humaneval"] = Field(
+        "gsm8k", description="gsm8k: question, answer; synth: problem, gold_steps, gold_answer; prompts: prompt "
+                             "(and optional id, reference_answer), for instructions without a gold solution; "
+                             "humaneval: task_id, prompt, canonical_solution, test, entry_point (code with tests; "
+                             ".jsonl.gz is read too)")
     limit: Optional[int] = Field(None, ge=1)
     offset: int = Field(0, ge=0)
 
@@ -114,15 +118,59 @@ class GenerateStage(_Strict):
         default_factory=lambda: ["generator"], min_length=1,
         description="keys under `models`; each samples n solutions per problem with its own backend and sampling")
     n: int = Field(4, ge=1, le=64, description="solutions per problem from each model")
-    prompt: Literal["solve_math"] = "solve_math"
+    prompt: Literal["solve_math", "solve_code", "respond"] = Field(
+        "solve_math", description="solve_math: step-by-step math with a final answer line; solve_code: complete a "
+                                  "Python function (checked by its tests); respond: the seed's prompt as the user "
+                                  "turn, as is (instructions, UltraFeedback)")
 
 
 class VerifyStage(_Strict):
-    pass
+    """Math: the final answer against gold. Code: the problem's tests, run in the sandbox (synth/sandbox.py)."""
+
+    timeout_s: float = Field(10.0, gt=0, le=600, description="code: wall-clock limit per program")
+    memory_mb: int = Field(512, ge=64, description="code: address-space limit per program")
+    workers: Optional[int] = Field(None, ge=1, description="code: programs run at once; None: one per CPU")
+
+
+Aspect = Literal["instruction_following", "honesty", "truthfulness", "helpfulness"]
+ASPECT_NAMES: tuple[str, ...] = get_args(Aspect)
+
+
+class JudgeStage(_Strict):
+    """A judge model rates completions (UltraFeedback) or compares them in both orders (MT-Bench)."""
+
+    models: list[str] = Field(min_length=1, description="keys under `models`: the judges; each judges everything")
+    mode: Literal["ratings", "pairwise"] = Field(
+        "ratings", description="ratings: each completion rated 1-5 on each aspect, alone; pairwise: two "
+                               "completions compared, in both orders")
+    aspects: list[Aspect] = Field(default_factory=lambda: list(ASPECT_NAMES), min_length=1,
+                                  description="ratings mode: UltraFeedback's aspects to rate")
+    max_pairs_per_prompt: Optional[int] = Field(
+        None, ge=1, description="pairwise mode: completion pairs compared per prompt (a seeded random subset); "
+                                "None: every pair")
+    max_rationale_chars: int = Field(400, ge=8, le=8000, description="longest rationale; structured output enforces it")
+    reference: bool = Field(True, description="show the judge the seed's gold answer when it has one "
+                                              "(reference-guided judging)")
+
+    @model_validator(mode="after")
+    def _no_repeats(self) -> "JudgeStage":
+        for name in ("models", "aspects"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} names a value twice")
+        return self
 
 
 class PairStage(_Strict):
-    max_pairs_per_problem: int = Field(1, ge=1)
+    """Binarizes to chosen / rejected. `verified`: a correct against an incorrect solution (no judge);
+    `ratings`: by mean UltraFeedback rating; `pairwise`: the winner of a both-orders comparison."""
+
+    method: Literal["verified", "ratings", "pairwise"] = "verified"
+    binarize: Literal["best_vs_random_lower", "best_vs_worst"] = Field(
+        "best_vs_random_lower", description="ratings method: chosen is the best-rated completion (a tie for best "
+                                            "drops the prompt); rejected a random lower-rated one, or the worst")
+    min_margin: float = Field(0.0, ge=0.0, le=4.0, description="ratings method: least score difference kept")
+    max_pairs_per_problem: int = Field(1, ge=1, description="verified and pairwise methods")
 
 
 ErrorTypeName = Literal["calculation", "operator", "question_value", "earlier_step_value", "unit_conversion",
@@ -194,6 +242,43 @@ class CritiqueStage(_Strict):
     prompt: Literal["critique_steps"] = "critique_steps"
 
 
+class BenchmarkSpec(_Strict):
+    name: str = Field(min_length=1)
+    path: Path = Field(description="JSONL (.gz), Parquet, or a local datasets folder; relative to the recipe")
+    fields: list[str] = Field(min_length=1, description="the text fields to take n-grams of")
+
+
+class LengthLimits(_Strict):
+    min_chars: int = Field(1, ge=0, description="shortest response kept")
+    max_chars: int = Field(20_000, ge=1, description="longest response kept")
+    max_prompt_chars: int = Field(20_000, ge=1)
+
+
+class NearDedupSpec(_Strict):
+    threshold: float = Field(0.8, gt=0.0, le=1.0, description="Jaccard similarity at which records are duplicates")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations")
+    ngram: int = Field(5, ge=1, le=64, description="word n-gram shingles")
+
+
+class DecontaminateSpec(_Strict):
+    benchmarks: list[BenchmarkSpec] = Field(min_length=1)
+    ngram: int = Field(13, ge=4, le=64, description="word n-gram length whose overlap counts (GPT-3 used 13)")
+
+
+class FilterStage(_Strict):
+    """The quality filters, in this order, over what the build releases (pairs, labelled solutions,
+    critiques); every drop is kept in rejects with its reason."""
+
+    format: bool = True
+    length: Optional[LengthLimits] = Field(default_factory=LengthLimits)
+    exact_dedup: bool = True
+    near_dedup: Optional[NearDedupSpec] = None
+    decontaminate: Optional[DecontaminateSpec] = None
+    against_earlier_versions: bool = Field(
+        False, description="dedup also against every earlier version of this dataset built from a different "
+                           "recipe (an identical rebuild is not compared with itself, so it stays the same version)")
+
+
 class Stages(_Strict):
     """Stages run in this order, each only when present (verify runs whenever generate does)."""
 
@@ -203,11 +288,13 @@ class Stages(_Strict):
     inject_llm: Optional[InjectLLMStage] = None
     mc_label: Optional[MCLabelStage] = None
     critique: Optional[CritiqueStage] = None
+    judge: Optional[JudgeStage] = None
     pair: Optional[PairStage] = None
+    filter: Optional[FilterStage] = None
 
 
 TableName = Literal["solutions", "pairs", "injections", "mc_labels", "critiques", "processbench", "math_shepherd",
-                    "prm_stepwise", "critique_sft"]
+                    "prm_stepwise", "critique_sft", "ratings", "comparisons", "dpo", "ultrafeedback"]
 
 
 class Gates(_Strict):
@@ -216,7 +303,8 @@ class Gates(_Strict):
     min_rows: dict[TableName, int] = Field(default_factory=dict)
 
 
-PaperKey = Literal["gsm8k", "lemma", "processbench", "math-shepherd", "automathcritique", "deepcritic", "cft", "irpo"]
+PaperKey = Literal["gsm8k", "lemma", "processbench", "math-shepherd", "automathcritique", "deepcritic", "cft", "irpo",
+                   "ultrafeedback", "zephyr", "mt-bench", "dpo", "length-correlations"]
 
 
 class Publish(_Strict):
@@ -238,6 +326,7 @@ _KIND_NEEDS: dict[str, list[tuple[str, ...]]] = {
 # Stages that read what another stage makes.
 _STAGE_NEEDS: dict[str, tuple[str, ...]] = {
     "pair": ("generate",), "mc_label": ("generate",), "critique": ("inject", "inject_llm", "mc_label"),
+    "judge": ("generate",),
 }
 
 
@@ -280,6 +369,20 @@ class Recipe(_Strict):
             cfg = getattr(st, name)
             if cfg is not None and cfg.model is not None:
                 self._need_model(f"stages.{name}.model", cfg.model)
+        if st.pair is not None and st.pair.method == "verified" and st.generate is not None \
+                and st.generate.prompt == "respond":
+            raise ValueError("stages.pair.method verified checks final answers or runs tests, which the respond "
+                             "prompt's free-form responses do not have (use solve_math or solve_code); judge them "
+                             "instead (stages.judge, pair.method ratings or pairwise)")
+        if st.judge is not None:
+            for m in st.judge.models:
+                self._need_model("stages.judge.models", m)
+        if st.pair is not None and st.pair.method != "verified":
+            if st.judge is None or st.judge.mode != st.pair.method:
+                raise ValueError(f"stages.pair.method {st.pair.method} needs stages.judge with mode {st.pair.method}")
+        if st.judge is not None and (st.pair is None or st.pair.method != st.judge.mode):
+            raise ValueError(f"stages.judge (mode {st.judge.mode}) needs stages.pair with method {st.judge.mode}: "
+                             f"otherwise its judgments decide nothing")
         return self
 
     def stage_names(self) -> list[str]:
@@ -288,7 +391,8 @@ class Recipe(_Strict):
         out = ["seeds"]
         if st.generate is not None:
             out += ["generate", "verify"]
-        out += [n for n in ("inject", "inject_llm", "mc_label", "critique", "pair") if getattr(st, n) is not None]
+        out += [n for n in ("inject", "inject_llm", "mc_label", "critique", "judge", "pair", "filter")
+                if getattr(st, n) is not None]
         return out
 
 
@@ -329,6 +433,18 @@ def load_recipe(path: str | Path) -> tuple[Recipe, str]:
         recipe = Recipe.model_validate(data)
     except ValidationError as e:
         raise RecipeError(_format_errors(e, path)) from None
+    flt = recipe.stages.filter
+    if flt is not None and flt.decontaminate is not None:
+        benches = []
+        for i, b in enumerate(flt.decontaminate.benchmarks):
+            p = b.path if b.path.is_absolute() else (path.parent / b.path)
+            if not p.exists():
+                raise RecipeError(f"{path}: recipe is invalid:\n  - stages.filter.decontaminate.benchmarks.{i}.path: "
+                                  f"not found: {p}")
+            benches.append(b.model_copy(update={"path": p.resolve()}))
+        decon = flt.decontaminate.model_copy(update={"benchmarks": benches})
+        stages = recipe.stages.model_copy(update={"filter": flt.model_copy(update={"decontaminate": decon})})
+        recipe = recipe.model_copy(update={"stages": stages})
     if isinstance(recipe.seeds, FileSeeds):
         seed_path = recipe.seeds.path if recipe.seeds.path.is_absolute() else (path.parent / recipe.seeds.path)
         if not seed_path.is_file():

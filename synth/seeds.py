@@ -48,6 +48,20 @@ def _seed_from_row(row: dict, fmt: str, source: str, default_id: str, where: str
         except ValueError as e:
             raise SeedError(f"{where}: field 'answer': {e}") from None
         return Seed(seed_id=default_id, source=source, problem=question, gold_steps=steps, gold_answer=answer)  # type: ignore[arg-type]
+    if fmt == "humaneval":
+        prompt, solution = need("prompt", str), need("canonical_solution", str)
+        return Seed(seed_id=str(row.get("task_id") or default_id).replace("/", "-"), source=source,
+                    problem=prompt, gold_steps=[prompt + solution], gold_answer="",  # type: ignore[operator]
+                    tests=need("test", str), entry_point=need("entry_point", str))  # type: ignore[arg-type]
+    if fmt == "prompts":
+        prompt = need("prompt", str)
+        if not prompt.strip():  # type: ignore[union-attr]
+            raise SeedError(f"{where}: field 'prompt' is empty")
+        reference = row.get("reference_answer", "")
+        if not isinstance(reference, (str, int, float)):
+            raise SeedError(f"{where}: field 'reference_answer' should be a string, got {type(reference).__name__}")
+        return Seed(seed_id=str(row.get("id") or default_id), source=source, problem=prompt,  # type: ignore[arg-type]
+                    gold_steps=[], gold_answer=str(reference))
     steps = need("gold_steps", list)
     if not all(isinstance(s, str) for s in steps):  # type: ignore[union-attr]
         raise SeedError(f"{where}: field 'gold_steps' should be a list of strings")
@@ -60,11 +74,16 @@ def _seed_from_row(row: dict, fmt: str, source: str, default_id: str, where: str
     )
 
 
-_FIELDS = {"gsm8k": "question, answer", "synth": "problem, gold_steps, gold_answer"}
+_FIELDS = {"gsm8k": "question, answer", "synth": "problem, gold_steps, gold_answer",
+           "prompts": "prompt (and optional id, reference_answer)",
+           "humaneval": "task_id, prompt, canonical_solution, test, entry_point"}
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    with path.open(encoding="utf-8") as f:
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
                 continue

@@ -33,7 +33,7 @@ def test_build_registers_a_new_validated_version(built):
 
 def test_parquet_files_have_the_declared_schemas(built):
     summary, _, data_dir = built
-    for name in ("seeds", "solutions", "pairs", "rejects"):
+    for name in ("seeds", "solutions", "pairs", "dpo", "rejects"):
         assert _table(data_dir, summary, name).schema.equals(TABLES[name].schema), name
 
 
@@ -53,7 +53,8 @@ def test_labels_agree_with_a_recheck_and_pairs_are_verified(built):
     assert funnel["pair"]["n_in"] - sum(funnel["pair"]["dropped"].values()) == len(problems_with_both)
     for p in pairs:
         chosen, rejected = solutions[p["chosen_solution_id"]], solutions[p["rejected_solution_id"]]
-        assert chosen["is_correct"] and not rejected["is_correct"]
+        assert chosen["is_correct"] and not rejected["is_correct"] and p["method"] == "verified"
+        assert (p["score_chosen"], p["score_rejected"]) == (1.0, 0.0)
         assert chosen["seed_id"] == rejected["seed_id"] == p["seed_id"]
         assert p["chosen"][-1]["content"] == chosen["text"] and p["rejected"][-1]["content"] == rejected["text"]
     rejects = _table(data_dir, summary, "rejects").to_pylist()
@@ -73,7 +74,7 @@ def test_catalog_records_files_validation_and_funnel(built):
         assert hashlib.sha256(path.read_bytes()).hexdigest() == f["sha256"]
         assert pq.read_metadata(path).num_rows == f["rows"]
         assert path.stat().st_size == f["bytes"]
-    assert {v["table_name"] for v in info["validations"]} == {"solutions", "pairs"}
+    assert {v["table_name"] for v in info["validations"]} == {"solutions", "pairs", "dpo"}
     assert all(v["success"] for v in info["validations"])
     assert [f["stage"] for f in info["funnel"]] == ["seeds", "generate", "verify", "pair"]
     assert info["usage"][0]["completion_tokens"] == summary.usage[0]["completion_tokens"]
@@ -93,7 +94,7 @@ def test_hub_folder_card_and_datasets_loader(built):
     assert meta["license"] == "apache-2.0"
     assert meta["task_categories"] == ["text-generation"]
     assert meta["size_categories"] == ["n<1K"]
-    assert [c["config_name"] for c in meta["configs"]] == ["pairs", "solutions"]
+    assert [c["config_name"] for c in meta["configs"]] == ["dpo", "pairs", "solutions"]
     funnel_section = card.split("## Funnel")[1].split("## Validation")[0]
     for f in summary.funnel:
         assert f"| {f['stage']} | {f['n_in']} {f['unit_in']} | {f['n_out']} {f['unit_out']} |" in funnel_section

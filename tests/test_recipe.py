@@ -67,3 +67,15 @@ def test_cli_recipe_check_ok(tmp_path):
     result = CliRunner().invoke(app, ["recipe", "check", str(write_recipe(tmp_path))])
     assert result.exit_code == 0, result.output
     assert "tiny-math-pairs" in result.output
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "recipes").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_recipe_is_valid(path):
+    """Each recipe loads, its seed file and benchmark files exist, and the card will cite papers."""
+    recipe, _ = load_recipe(path)
+    assert recipe.stage_names()[0] == "seeds" and len(recipe.stage_names()) >= 2
+    flt = recipe.stages.filter
+    if flt is not None and flt.decontaminate is not None:
+        assert all(b.path.exists() for b in flt.decontaminate.benchmarks)
+    if "gsm8k" in path.name or (recipe.seeds.type == "file" and recipe.seeds.format == "gsm8k"):
+        assert flt is not None and flt.decontaminate is not None, "GSM8K recipes decontaminate against its test split"

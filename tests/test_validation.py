@@ -10,6 +10,9 @@ def _pairs(n=3):
         "chosen": [msg("assistant", f"good {i}") for i in range(n)],
         "rejected": [msg("assistant", f"bad {i}") for i in range(n)],
         "chosen_solution_id": [f"c{i}" for i in range(n)], "rejected_solution_id": [f"r{i}" for i in range(n)],
+        "method": ["verified"] * n, "chosen_model": ["m"] * n, "rejected_model": ["m"] * n,
+        "score_chosen": [1.0] * n, "score_rejected": [0.0] * n, "chosen_ratings": [[]] * n,
+        "rejected_ratings": [[]] * n, "verdicts": [[]] * n,
         "chosen_answer": ["1"] * n, "rejected_answer": [None] * n, "gold_answer": ["1"] * n,
         "chosen_length": [6] * n, "rejected_length": [5] * n,
     })

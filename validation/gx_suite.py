@@ -47,6 +47,8 @@ _DERIVED: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
     "processbench": lambda df: df.assign(
         label_in_range=[-1 <= k < len(s) for k, s in zip(df["label"], df["steps"])],
         n_steps=df["steps"].map(len),
+        no_error=df["label"].eq(-1).astype(float),
+        duplicate=_duplicated([(p, tuple(s)) for p, s in zip(df["problem"], df["steps"])]),
     ),
     "math_shepherd": lambda df: df.assign(
         tags_match=[i.count(" ки") == len(re.findall(r" [+-](?=\n|$)", lab)) for i, lab in zip(df["input"], df["label"])],
@@ -74,10 +76,101 @@ _DERIVED: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
         same_solution=df["chosen_solution_id"].eq(df["rejected_solution_id"]),
         same_text=[c[-1]["content"] == r[-1]["content"] for c, r in zip(df["chosen"], df["rejected"])],
         prompt_ends_with_user=df["prompt"].map(lambda m: len(m) > 0 and m[-1]["role"] == "user"),
-        responses_are_assistant=[len(c) == 1 and len(r) == 1 and c[0]["role"] == r[0]["role"] == "assistant"
-                                 for c, r in zip(df["chosen"], df["rejected"])],
+        responses_are_assistant=[_single_assistant(c) and _single_assistant(r) for c, r in zip(df["chosen"], df["rejected"])],
+        evidence_matches_method=[_pair_evidence(r) for _, r in df.iterrows()],
+        ratings_in_range=[all(x["rating"] in (1, 2, 3, 4, 5) for x in [*c, *r])
+                          for c, r in zip(df["chosen_ratings"], df["rejected_ratings"])],
+        chosen_scores_higher=[pd.isna(c) or pd.isna(r) or c > r for c, r in zip(df["score_chosen"], df["score_rejected"])],
+    ),
+    "dpo": lambda df: df.assign(
+        prompt_ends_with_user=df["prompt"].map(lambda m: len(m) > 0 and m[-1]["role"] == "user"),
+        responses_are_assistant=[_single_assistant(c) and _single_assistant(r) for c, r in zip(df["chosen"], df["rejected"])],
+        same_text=[c[-1]["content"] == r[-1]["content"] for c, r in zip(df["chosen"], df["rejected"])],
+        duplicate=_duplicated([(_text(p), _text(c), _text(r)) for p, c, r in zip(df["prompt"], df["chosen"], df["rejected"])]),
+    ),
+    "ratings": lambda df: df.assign(
+        ratings_in_range=df["ratings"].map(lambda rs: len(rs) > 0 and all(r["rating"] in (1, 2, 3, 4, 5) for r in rs)),
+        scores_are_means=[_scores_are_means(r) for _, r in df.iterrows()],
+        rationales_present=df["ratings"].map(lambda rs: all(r["rationale"].strip() for r in rs)),
+        one_rating_per_judge_aspect=df["ratings"].map(_one_per_judge_aspect),
+    ),
+    "comparisons": lambda df: df.assign(
+        both_orders=[_both_orders(r) for _, r in df.iterrows()],
+        verdicts_agree=[all(v["winner_id"] == r["winner_id"]
+                            and v["winner_id"] == (v["first_id"] if v["winner_position"] == "A" else v["second_id"])
+                            for v in r["verdicts"]) for _, r in df.iterrows()],
+        winner_is_a_or_b=[{w, lo} == {a, b} for w, lo, a, b in zip(df["winner_id"], df["loser_id"], df["a_id"], df["b_id"])],
+    ),
+    "ultrafeedback": lambda df: df.assign(
+        models_match=[list(m) == [c["model"] for c in cs] for m, cs in zip(df["models"], df["completions"])],
+        ratings_valid=df["completions"].map(lambda cs: all(_uf_completion_valid(c) for c in cs)),
+        n_completions=df["completions"].map(len),
     ),
 }
+
+
+def _text(messages) -> str:
+    return "\n".join(m["content"] for m in messages)
+
+
+def _duplicated(keys: list) -> list[float]:
+    seen: set = set()
+    out = []
+    for k in keys:
+        out.append(float(k in seen))
+        seen.add(k)
+    return out
+
+
+def _single_assistant(messages) -> bool:
+    return len(messages) == 1 and messages[0]["role"] == "assistant" and bool(messages[0]["content"].strip())
+
+
+def _pair_evidence(row) -> bool:
+    ratings, verdicts = len(row["chosen_ratings"]) + len(row["rejected_ratings"]), list(row["verdicts"])
+    if row["method"] == "verified":
+        return (not ratings and not verdicts and row["chosen_answer"] is not None
+                and row["score_chosen"] == 1.0 and row["score_rejected"] == 0.0)
+    if row["method"] == "ratings":
+        return (len(row["chosen_ratings"]) > 0 and len(row["rejected_ratings"]) > 0 and not verdicts
+                and not pd.isna(row["score_chosen"]) and not pd.isna(row["score_rejected"]))
+    return (not ratings and len(verdicts) >= 2 and len(verdicts) % 2 == 0
+            and all(v["winner_id"] == row["chosen_solution_id"] for v in verdicts))
+
+
+def _one_per_judge_aspect(ratings) -> bool:
+    keys = [(r["judge"], r["aspect"]) for r in ratings]
+    judges = {j for j, _ in keys}
+    aspects = {j: {a for jj, a in keys if jj == j} for j in judges}
+    return len(keys) == len(set(keys)) and len({frozenset(v) for v in aspects.values()}) == 1
+
+
+def _scores_are_means(row) -> bool:
+    by_aspect: dict[str, list[int]] = {}
+    for r in row["ratings"]:
+        by_aspect.setdefault(r["aspect"], []).append(r["rating"])
+    scores = {a: v for a, v in row["aspect_scores"].items() if v is not None}
+    means = {a: sum(v) / len(v) for a, v in by_aspect.items()}
+    return (set(scores) == set(means) and all(abs(scores[a] - means[a]) < 1e-9 for a in means)
+            and abs(row["score"] - sum(means.values()) / len(means)) < 1e-9)
+
+
+def _both_orders(row) -> bool:
+    by_judge: dict[str, list[tuple[str, str]]] = {}
+    for v in row["verdicts"]:
+        by_judge.setdefault(v["judge"], []).append((v["first_id"], v["second_id"]))
+    want = sorted([(row["a_id"], row["b_id"]), (row["b_id"], row["a_id"])])
+    return bool(by_judge) and all(sorted(orders) == want for orders in by_judge.values())
+
+
+def _uf_completion_valid(c) -> bool:
+    present = [a for a in c["annotations"].values() if a is not None]
+    try:
+        ratings = [float(a["Rating"]) for a in present]
+    except ValueError:
+        return False
+    return (bool(present) and all(1 <= r <= 5 and a["Rationale"].strip() for r, a in zip(ratings, present))
+            and abs(c["fine-grained_score"] - sum(ratings) / len(ratings)) < 1e-4)  # Rating is written with %g
 
 
 @dataclass

@@ -20,9 +20,10 @@ from synth.recipe import GenerateStage, ModelSpec
 from synth.stages.base import StageReport, StageResult, reject
 
 
-def request_seed(build_seed: int, seed_id: str) -> int:
-    """A per-request seed that depends only on the recipe seed and the problem, not on batch order."""
-    return derive_seed(f"{build_seed}:{seed_id}")
+def request_seed(build_seed: int, model_key: str, seed_id: str) -> int:
+    """A per-request seed that depends only on the recipe seed, the generator and the problem, not on
+    batch order; two generators with the same model and sampling still sample different completions."""
+    return derive_seed(f"{build_seed}:{model_key}:{seed_id}")
 
 
 def prompt_messages(template: str, problem: str) -> list[ChatMessage]:
@@ -52,7 +53,7 @@ class GenerateSolutions:
                     messages=prompt_messages(self.config.prompt, s.problem),
                     sampling=spec.sampling,
                     n=self.config.n,
-                    seed=request_seed(self.build_seed, s.seed_id),
+                    seed=request_seed(self.build_seed, key, s.seed_id),
                 )
                 for s in seeds
             ]

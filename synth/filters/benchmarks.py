@@ -1,0 +1,91 @@
+"""Benchmark texts for decontamination, from a JSONL (.gz) or Parquet file or a local `datasets`
+folder (saved with `save_to_disk`), and the table of their word n-grams."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from synth.errors import SeedError
+from synth.filters.minhash import ngram_hashes
+from synth.filters.text import normalize, word_hashes
+from synth.recipe import BenchmarkSpec
+
+
+def _rows(path: Path) -> Iterator[tuple[str, dict]]:
+    if path.is_dir():
+        import datasets
+
+        ds = datasets.load_from_disk(str(path))
+        if isinstance(ds, datasets.DatasetDict):
+            ds = datasets.concatenate_datasets(list(ds.values()))
+        for i, row in enumerate(ds):
+            yield f"row {i}", row
+    elif path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        for i, row in enumerate(pq.read_table(path).to_pylist()):
+            yield f"row {i}", row
+    else:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as f:
+            for lineno, line in enumerate(f, start=1):
+                if line.strip():
+                    try:
+                        yield f"line {lineno}", json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise SeedError(f"{path}:{lineno}: benchmark line is not valid JSON ({e.msg})") from None
+
+
+class BenchmarkNgrams:
+    """The benchmarks' word n-grams as 64-bit hashes: a 2^24-bit bitmap answers most lookups, a sorted
+    array the rest; `info` says where each n-gram first occurs and what its words are."""
+
+    _BITS = 24
+
+    def __init__(self, info: dict[int, tuple[str, str, tuple[bytes, ...]]]):
+        self.info = info
+        self.keys = np.array(sorted(info), dtype=np.uint64)
+        self.bitmap = np.zeros(1 << self._BITS, dtype=bool)
+        self.bitmap[(self.keys & np.uint64((1 << self._BITS) - 1)).astype(np.int64)] = True
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def contains(self, grams: np.ndarray) -> np.ndarray:
+        maybe = self.bitmap[(grams & np.uint64((1 << self._BITS) - 1)).astype(np.int64)]
+        out = np.zeros(len(grams), dtype=bool)
+        if len(self.keys) and maybe.any():
+            cand = grams[maybe]
+            pos = np.minimum(np.searchsorted(self.keys, cand), len(self.keys) - 1)
+            out[np.flatnonzero(maybe)] = self.keys[pos] == cand
+        return out
+
+
+def benchmark_ngrams(specs: list[BenchmarkSpec], n: int) -> BenchmarkNgrams:
+    """Every word n-gram of every named field of every benchmark record, with the first record that
+    has it. Texts shorter than n words have no n-gram (a bare final answer is not evidence of
+    contamination)."""
+    info: dict[int, tuple[str, str, tuple[bytes, ...]]] = {}
+    for spec in specs:
+        found = 0
+        for where, row in _rows(spec.path):
+            missing = [f for f in spec.fields if f not in row]
+            if missing:
+                raise SeedError(f"{spec.path}: {where}: benchmark {spec.name!r} has no field {missing[0]!r} "
+                                f"(fields: {', '.join(row)}); fix benchmarks[].fields in the recipe")
+            for field in spec.fields:
+                norm = normalize(str(row[field]))
+                grams, _ = ngram_hashes(*word_hashes([norm]), n, wide=True, short_doc_gram=False)
+                words = norm.split(b" ")
+                for i, key in enumerate(grams.tolist()):
+                    if key not in info:
+                        info[key] = (spec.name, where, tuple(words[i:i + n]))
+            found += 1
+        if not found:
+            raise SeedError(f"{spec.path}: benchmark {spec.name!r} has no records")
+    return BenchmarkNgrams(info)

@@ -1,0 +1,185 @@
+"""Binarization, exports and expectation suites of preference data, on hand-made records (no model):
+each rule of the literature's binarization checked on the cases that decide it."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+
+import pytest
+
+from schemas import TABLES, AspectRating, Comparison, PairwiseVerdict, RatedCompletion, Seed, Solution, records_to_table
+from synth.errors import RecipeError, SeedError
+from synth.exports import to_dpo, to_ultrafeedback
+from synth.recipe import GenerateStage, PairStage, load_recipe
+from synth.seeds import load_seeds
+from synth.stages.pair import PairPreferences
+from tests.conftest import REPO
+from validation import validate_table
+
+SEEDS = [Seed(seed_id=f"q{i}", source=f"test:{i}", problem=f"Question {i}?", gold_steps=[], gold_answer="")
+         for i in range(4)]
+
+
+def solution(seed: str, i: int, text: str | None = None, correct: bool = False, status: str | None = None) -> Solution:
+    text = text or f"answer {i} to {seed}" + "!" * i
+    return Solution(solution_id=f"{seed}-s{i}", seed_id=seed, problem=f"{seed}?", model=f"m{i % 2}", sample_index=i,
+                    text=text, steps=[text], extracted_answer=str(i), gold_answer="3",
+                    answer_status=status or ("correct" if correct else "incorrect"), is_correct=correct,
+                    finish_reason="stop", prompt_tokens=5, completion_tokens=5)
+
+
+def rated(s: Solution, per_aspect: list[int], judges: tuple[str, ...] = ("j1",)) -> RatedCompletion:
+    aspects = ["instruction_following", "honesty", "truthfulness", "helpfulness"][: len(per_aspect)]
+    ratings = [AspectRating(aspect=a, judge=j, rating=r, rationale=f"{j} on {a}") for j in judges
+               for a, r in zip(aspects, per_aspect)]
+    scores = {a: float(r) for a, r in zip(aspects, per_aspect)}
+    return RatedCompletion(solution_id=s.solution_id, seed_id=s.seed_id, model=s.model, text=s.text, ratings=ratings,
+                           aspect_scores=scores, score=sum(scores.values()) / len(scores))
+
+
+def run_pairs(config: PairStage, solutions=(), ratings=(), comparisons=(), seeds=SEEDS):
+    stage = PairPreferences(config, GenerateStage(prompt="respond"), build_seed=1)
+    return stage.run(list(seeds), list(solutions), list(ratings), list(comparisons))
+
+
+def test_ratings_binarization_best_against_a_random_lower_one():
+    sols = {k: [solution(k, i) for i in range(4)] for k in ("q0", "q1", "q2", "q3")}
+    rates = [
+        *[rated(s, r) for s, r in zip(sols["q0"], [[5, 5], [3, 4], [2, 2], [4, 4]])],  # best s0 (5.0)
+        *[rated(s, r) for s, r in zip(sols["q1"], [[4, 4], [4, 4], [1, 1], [2, 2]])],  # tie for best: dropped
+        *[rated(s, r) for s, r in zip(sols["q2"], [[3, 3], [3, 2], [3, 3], [3, 2]])],  # tie for best: dropped
+        rated(sols["q3"][0], [2, 2]),                                                 # one rated: dropped
+    ]
+    result = run_pairs(PairStage(method="ratings"), [s for v in sols.values() for s in v], rates)
+    assert [p.seed_id for p in result.records] == ["q0"]
+    p = result.records[0]
+    assert p.chosen_solution_id == "q0-s0" and p.score_chosen == 5.0
+    assert p.rejected_solution_id in {"q0-s1", "q0-s2", "q0-s3"} and p.score_rejected < 5.0
+    assert p.chosen[0].content == sols["q0"][0].text and p.prompt[-1].content == "Question 0?"
+    assert len(p.chosen_ratings) == 2 and p.verdicts == [] and p.method == "ratings"
+    assert dict(result.report.dropped) == {"tied_best": 2, "fewer_than_two_rated": 1}
+    assert {r.reason for r in result.rejects} == {"tied_best", "fewer_than_two_rated"}
+    # The random lower one is fixed by the build seed and the prompt, not by the order records arrive in.
+    shuffled = rates[:]
+    random.Random(3).shuffle(shuffled)
+    again = run_pairs(PairStage(method="ratings"), [s for v in sols.values() for s in v], shuffled)
+    assert again.records == result.records
+    # Over many prompts, rejected is not always the worst.
+    many = [Seed(seed_id=f"m{i}", source="t", problem="?", gold_steps=[], gold_answer="") for i in range(40)]
+    sols_m = [solution(f"m{i}", j) for i in range(40) for j in range(4)]
+    rates_m = [rated(s, [5 - s.sample_index] * 2) for s in sols_m]
+    picked = {p.score_rejected for p in run_pairs(PairStage(method="ratings"), sols_m, rates_m, seeds=many).records}
+    assert picked == {2.0, 3.0, 4.0}
+
+
+def test_best_vs_worst_and_minimum_margin():
+    sols = [solution("q0", i) for i in range(4)]
+    rates = [rated(s, r) for s, r in zip(sols, [[5, 4], [4, 4], [1, 2], [1, 2]])]
+    worst = run_pairs(PairStage(method="ratings", binarize="best_vs_worst"), sols, rates, seeds=SEEDS[:1]).records
+    assert worst[0].chosen_solution_id == "q0-s0" and worst[0].score_rejected == 1.5
+    near = [rated(s, r) for s, r in zip(sols, [[5, 4], [4, 4], [4, 4], [5, 3]])]
+    result = run_pairs(PairStage(method="ratings", min_margin=1.0), sols, near, seeds=SEEDS[:1])
+    assert result.records == [] and dict(result.report.dropped) == {"below_min_margin": 1}
+    kept = run_pairs(PairStage(method="ratings", min_margin=0.5), sols, near, seeds=SEEDS[:1]).records
+    assert kept[0].score_chosen - kept[0].score_rejected >= 0.5
+
+
+def test_verified_pairs_need_gold_and_both_outcomes():
+    seeds = [replace(SEEDS[0], gold_answer="3"), replace(SEEDS[1], gold_answer="3"), SEEDS[2]]
+    sols = [solution("q0", 0, correct=True), solution("q0", 1), solution("q0", 2, status="no_answer"),
+            solution("q1", 0, correct=True), solution("q2", 0, status="unverified")]
+    result = run_pairs(PairStage(method="verified", max_pairs_per_problem=5), sols, seeds=seeds)
+    assert sorted((p.chosen_solution_id, p.rejected_solution_id) for p in result.records) == [
+        ("q0-s0", "q0-s1"), ("q0-s0", "q0-s2")]
+    assert all(p.score_chosen == 1.0 and p.gold_answer == "3" for p in result.records)
+    assert dict(result.report.dropped) == {"no_incorrect_solution": 1, "no_gold_answer": 1}
+
+
+def test_pairwise_pairs_come_from_consistent_comparisons():
+    a, b = solution("q0", 0), solution("q0", 1)
+    verdicts = [PairwiseVerdict("j", a.solution_id, b.solution_id, "B", b.solution_id, "b is right"),
+                PairwiseVerdict("j", b.solution_id, a.solution_id, "A", b.solution_id, "b is right")]
+    comp = Comparison("c1", "q0", a.solution_id, b.solution_id, verdicts, b.solution_id, a.solution_id)
+    result = run_pairs(PairStage(method="pairwise"), [a, b], comparisons=[comp], seeds=SEEDS[:2])
+    assert [(p.chosen_solution_id, p.rejected_solution_id) for p in result.records] == [("q0-s1", "q0-s0")]
+    assert result.records[0].verdicts == verdicts and result.records[0].score_chosen is None
+    assert dict(result.report.dropped) == {"no_consistent_comparison": 1}
+    # Length bias is counted for every pair: here chosen ("!" appended) is the longer one.
+    assert dict(result.report.breakdown["length"]) == {"chosen_longer": 1}
+    df = records_to_table(result.records, TABLES["pairs"]).to_pandas()
+    assert validate_table("pairs", df).success
+
+
+def _pairs_frame():
+    sols = [solution("q0", i) for i in range(4)] + [solution("q1", i) for i in range(4)]
+    rates = [rated(s, [5 - s.sample_index, 4]) for s in sols]
+    pairs = run_pairs(PairStage(method="ratings"), sols, rates).records
+    return pairs, records_to_table(pairs, TABLES["pairs"]).to_pandas()
+
+
+def test_pair_and_dpo_suites_pass_good_records_and_catch_bad_ones():
+    pairs, df = _pairs_frame()
+    assert len(pairs) == 2 and validate_table("pairs", df).success
+    dpo = records_to_table([to_dpo(p) for p in pairs], TABLES["dpo"]).to_pandas()
+    assert validate_table("dpo", dpo).success and list(dpo.columns) == ["prompt", "chosen", "rejected"]
+    bad = df.copy()
+    bad.at[0, "score_rejected"] = 9.0                                          # rejected scored higher
+    bad["chosen_ratings"] = [list(rs) if i != 1 else [dict(rs[0], rating=7)]  # out of 1-5
+                             for i, rs in enumerate(bad["chosen_ratings"])]
+    r = validate_table("pairs", bad)
+    assert not r.success and "chosen_scores_higher" in r.summary and "ratings_in_range" in r.summary
+    bad_dpo = dpo.copy()
+    bad_dpo["rejected"] = bad_dpo["chosen"]
+    assert "same_text" in validate_table("dpo", bad_dpo).summary
+
+
+def test_ultrafeedback_export_has_every_completion_and_mean_scores():
+    sols = [solution("q0", i) for i in range(3)]
+    rates = [rated(sols[0], [5, 4, 4, 3], judges=("j1", "j2")), rated(sols[1], [2, 2, 3, 1]),
+             rated(sols[2], [1, 1, 1, 1])]
+    records = to_ultrafeedback(SEEDS, rates)
+    assert len(records) == 1 and records[0].instruction == "Question 0?" and records[0].models == ["m0", "m1", "m0"]
+    c0 = records[0].completions[0]
+    assert c0.annotations.honesty.Rating == "4" and "[j2]" in c0.annotations.honesty.Rationale
+    assert c0.fine_grained_score == 4.0
+    table = records_to_table(records, TABLES["ultrafeedback"])
+    assert "fine-grained_score" in table.schema.field("completions").type.value_type.names
+    df = table.to_pandas()
+    assert validate_table("ultrafeedback", df).success
+    ratings_df = records_to_table(rates, TABLES["ratings"]).to_pandas()
+    assert validate_table("ratings", ratings_df).success
+    ratings_df.at[1, "score"] = 4.5  # not the mean of its ratings
+    assert "scores_are_means" in validate_table("ratings", ratings_df).summary
+
+
+@pytest.mark.parametrize("stages,expected", [
+    ("  generate: {n: 2}\n  pair: {method: ratings}\n", "stages.pair.method ratings needs stages.judge with mode ratings"),
+    ("  generate: {n: 2}\n  judge: {models: [generator]}\n  pair: {method: verified}\n",
+     "stages.judge (mode ratings) needs stages.pair with method ratings"),
+    ("  generate: {n: 2}\n  judge: {models: [critic], mode: pairwise}\n  pair: {method: pairwise}\n",
+     "stages.judge.models names 'critic'"),
+    ("  generate: {n: 2}\n  judge: {models: [generator], aspects: [honesty, wit]}\n  pair: {method: ratings}\n",
+     "stages.judge.aspects.1"),
+    ("  generate: {n: 2}\n  pair: {method: verified, binarise: best_vs_worst}\n", "stages.pair.binarise: unknown field"),
+])
+def test_preference_recipe_errors_name_the_field(tmp_path, stages, expected):
+    path = tmp_path / "r.yaml"
+    path.write_text("name: r\nkind: preference\nseeds: {type: procedural, count: 2}\n"
+                    "models:\n  generator: {model: embedded:smollm2-135m-instruct}\nstages:\n" + stages)
+    with pytest.raises(RecipeError) as err:
+        load_recipe(path)
+    assert expected in str(err.value)
+
+
+def test_prompt_seeds_load_and_bad_lines_are_named(tmp_path):
+    recipe, _ = load_recipe(REPO / "recipes" / "ultrafeedback-ratings.yaml")
+    seeds = load_seeds(recipe.seeds)
+    assert len(seeds) == 24 and all(s.problem and s.gold_steps == [] for s in seeds)
+    assert sum(bool(s.gold_answer) for s in seeds) >= 10  # reference answers where a question has one
+    bad = tmp_path / "p.jsonl"
+    bad.write_text(json.dumps({"prompt": "ok"}) + "\n" + json.dumps({"instruction": "no prompt field"}) + "\n")
+    spec = recipe.seeds.model_copy(update={"path": bad})
+    with pytest.raises(SeedError, match=r"p.jsonl:2: missing field 'prompt'"):
+        load_seeds(spec)
