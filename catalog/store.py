@@ -81,6 +81,16 @@ class Registered:
     parent_version: Optional[str]
 
 
+def schema_name(dataset: str) -> str:
+    """The DuckDB schema holding a dataset's views: its name with anything but letters and digits as _."""
+    return "".join(c if c.isalnum() else "_" for c in dataset)
+
+
+def view_name(table: str, version: str | None = None) -> str:
+    """`pairs_v1_2_0` for a version, `pairs` for the latest."""
+    return table if version is None else f"{table}_v{version.replace('.', '_')}"
+
+
 def _bump(version: str, part: str) -> str:
     major, minor, patch = (int(x) for x in version.split("."))
     return f"{major}.{minor + 1}.0" if part == "minor" else f"{major}.{minor}.{patch + 1}"
@@ -173,6 +183,8 @@ class Catalog:
             con.executemany(
                 "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [[b.dataset, version, f.table, f.path, f.sha256, f.rows, f.bytes, f.published] for f in b.files])
+            newest = latest is None or _version_key(version) >= _version_key(latest[0])
+            self._create_views(con, b.dataset, version, [(f.table, f.path) for f in b.files], newest)
             lineage = list(b.lineage) + ([("parent", f"{b.dataset}@{parent}", "")] if parent else [])
             if lineage:
                 con.executemany("INSERT INTO lineage VALUES (?, ?, ?, ?, ?)",
@@ -205,6 +217,19 @@ class Catalog:
                          v["summary"], json.dumps(v["failures"]), v.get("docs_path")])
         return Registered(b.dataset, version, fingerprint, new, passed, parent)
 
+    @staticmethod
+    def _create_views(con: duckdb.DuckDBPyConnection, dataset: str, version: str,
+                      files: list[tuple[str, str]], newest: bool) -> None:
+        """A view per table of the version (`<dataset>.<table>_v1_2_0`), and the latest-version views
+        (`<dataset>.<table>`) pointed at it, so `synth catalog sql` reads the Parquet files in place."""
+        schema = schema_name(dataset)
+        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        for table, path in files:
+            src = "read_parquet(" + "'" + path.replace("'", "''") + "')"
+            con.execute(f'CREATE OR REPLACE VIEW "{schema}"."{view_name(table, version)}" AS SELECT * FROM {src}')
+            if newest:
+                con.execute(f'CREATE OR REPLACE VIEW "{schema}"."{view_name(table)}" AS SELECT * FROM {src}')
+
     # ---- reading -----------------------------------------------------------------------------
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
@@ -236,7 +261,26 @@ class Catalog:
         info["validations"] = self.query("SELECT * FROM validations WHERE build_id = ? ORDER BY table_name",
                                          [build_id])
         info["lineage"] = self.query("SELECT * FROM lineage WHERE dataset = ? AND version = ?", [dataset, version])
+        info["publications"] = self.query("SELECT * FROM publications WHERE dataset = ? AND version = ? "
+                                          "ORDER BY published_at", [dataset, version])
         return info
+
+    def resolve(self, ref: str) -> tuple[str, str]:
+        """`NAME@VERSION` or `NAME` (its latest version) -> (name, version), or an error saying what exists."""
+        name, _, version = ref.partition("@")
+        if not version:
+            version = self.latest_version(name) or ""
+            if not version:
+                known = ", ".join(sorted({r["dataset"] for r in self.list_versions()})) or "none"
+                raise SynthError(f"no dataset {name!r} in the catalog {self.path} (datasets: {known}); "
+                                 f"list versions with: synth catalog ls")
+        return name, version
+
+    def record_publication(self, dataset: str, version: str, repo_id: str, endpoint: str, commit_oid: str,
+                           tag: str) -> None:
+        with self.connect() as con:
+            con.execute("INSERT INTO publications VALUES (?, ?, ?, ?, ?, ?, now())",
+                        [dataset, version, repo_id, endpoint, commit_oid, tag])
 
     def list_versions(self) -> list[dict[str, Any]]:
         return self.query(

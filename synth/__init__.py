@@ -1,0 +1,11 @@
+"""synth: a data foundry for critic, reward and self-correcting models.
+
+`synth.load(name, version=None)` returns a built version as a `datasets.Dataset`.
+"""
+
+
+def load(name, version=None, table=None, data_dir=None):
+    """A built version's table as a `datasets.Dataset` (latest version, default config, unless given)."""
+    from synth.access import load as _load
+
+    return _load(name, version, table, data_dir)

@@ -18,6 +18,8 @@ from math_verify import parse, verify
 logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 _NUMBER = re.compile(r"-?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?|-?\$?\.\d+%?")
+# "The answer is 10 + 1 = 11": the span is a computation, and the answer is its result.
+_EXPR_RESULT = re.compile(r"^\$?-?[\d.,]+(?:\s*[-+*/x×÷]\s*\$?-?[\d.,]+)+\s*=\s*(\$?-?\d[\d,]*(?:\.\d+)?%?)")
 _INLINE_LATEX = re.compile(r"\$[^$\n]*\\[^$\n]*\$")
 _ANSWER_IS = re.compile(r"(?:final answer|the answer|answer)\s*(?:is|:|=)\s*:?\s*(.+)", re.IGNORECASE)
 
@@ -56,6 +58,9 @@ def extract_answer(text: str) -> Optional[str]:
         span = matches[-1].group(1).strip()
         if span.startswith("\\(") or span.startswith("$$"):
             return span.split("\n")[0].strip()
+        result = _EXPR_RESULT.match(span)
+        if result:
+            return result.group(1)
         latex = _INLINE_LATEX.match(span)
         if latex:  # "$\frac{1}{2}$" is LaTeX; "$18.00" is money, left to the number rule
             return latex.group(0)

@@ -152,7 +152,8 @@ def cited_papers(info: dict[str, Any], recipe: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def render_card(info: dict[str, Any], tables: tuple[str, ...]) -> str:
+def render_card(info: dict[str, Any], tables: tuple[str, ...], changes: dict[str, Any] | None = None) -> str:
+    """The card; `changes` is synth.access.diff from the parent version, when there is one."""
     from synth.inject.operators import taxonomy
 
     meta = card_metadata(info, tables)
@@ -179,6 +180,7 @@ def render_card(info: dict[str, Any], tables: tuple[str, ...]) -> str:
         judges=judge_rows(stages["judge"]) if "judge" in stages else None,
         length=length_bias(info),
         contamination=contamination_report(info, recipe),
+        changes=changes,
         reveal_error=bool(((recipe.get("stages") or {}).get("critique") or {}).get("reveal_error")),
         citations=[PAPERS[k] for k in cited],
         lineage_models=[dict(l, detail=json.loads(l["detail"])) for l in info["lineage"] if l["source_kind"] == "model"],

@@ -100,5 +100,125 @@ def catalog_ls(data_dir: Optional[Path] = DataDir) -> None:
     console.print(t)
 
 
+@catalog_app.command("sql")
+def catalog_sql(query: str = typer.Argument(..., help='e.g. SELECT count(*) FROM "quickstart_math_pairs".pairs'),
+                data_dir: Optional[Path] = DataDir,
+                as_json: bool = typer.Option(False, "--json", help="one JSON object per row")) -> None:
+    """Run SQL on the catalog: its tables, and a view per dataset version (<dataset>.<table>_vX_Y_Z;
+    <dataset>.<table> is the latest), reading the Parquet files in place."""
+    import json
+
+    from rich.table import Table
+
+    from synth.access import open_catalog
+    from synth.console import console
+
+    try:
+        rows = open_catalog(data_dir).query(query)
+    except SynthError as e:
+        _fail(e)
+    except Exception as e:  # duckdb's own errors name the problem in the query
+        _fail(SynthError(f"query failed: {e}"))
+    if as_json:
+        for r in rows:
+            print(json.dumps(r, default=str))
+        return
+    t = Table()
+    for c in (rows[0].keys() if rows else []):
+        t.add_column(c)
+    for r in rows[:200]:
+        t.add_row(*(str(v)[:80] for v in r.values()))
+    console.print(t)
+    console.print(f"{len(rows)} rows" + (" (first 200 shown; --json prints all)" if len(rows) > 200 else ""))
+
+
+@catalog_app.command("show")
+def catalog_show(ref: str = typer.Argument(..., help="NAME or NAME@VERSION"), data_dir: Optional[Path] = DataDir) -> None:
+    """One version: identity, recipe, files, validation, funnel, lineage, publications."""
+    from catalog.store import schema_name, view_name
+    from synth.access import open_catalog
+    from synth.console import console
+
+    try:
+        cat = open_catalog(data_dir)
+        name, version = cat.resolve(ref)
+        info = cat.version_info(name, version)
+    except SynthError as e:
+        _fail(e)
+    console.print(f"[bold]{name}@{version}[/]  kind {info['dataset_row']['kind']}  created {str(info['created_at'])[:19]}")
+    console.print(f"  fingerprint {info['fingerprint']}  parent {info['parent_version'] or '-'}  "
+                  f"recipe sha256 {info['recipe_sha256'][:16]}  build {info['build_id']}")
+    console.print(f"  validation {'passed' if info['validation_passed'] else 'FAILED'}")
+    for v in info["validations"]:
+        console.print(f"    {v['table_name']}: {v['evaluated'] - v['failed']}/{v['evaluated']} expectations passed")
+    console.print("  files (table, rows, bytes, published, sha256, view):")
+    for f in info["files"]:
+        console.print(f"    {f['table_name']:<14} {f['rows']:>8} {f['bytes']:>10}  {'yes' if f['published'] else 'no ':<3} "
+                      f"{f['sha256'][:16]}  \"{schema_name(name)}\".{view_name(f['table_name'], version)}")
+    console.print("  funnel:")
+    for f in info["funnel"]:
+        drops = ", ".join(f"{k}: {n}" for k, n in f["dropped"].items()) or "-"
+        console.print(f"    {f['stage']:<14} {f['n_in']} {f['unit_in']} → {f['n_out']} {f['unit_out']}  dropped {drops}")
+    console.print("  lineage:")
+    for l in info["lineage"]:
+        console.print(f"    {l['source_kind']}: {l['source']}")
+    for p in info["publications"]:
+        console.print(f"  published to {p['repo_id']} ({p['endpoint']}) as {p['tag']}, commit {p['commit_oid']}")
+
+
+@catalog_app.command("diff")
+def catalog_diff(a: str = typer.Argument(..., help="NAME@VERSION"), b: str = typer.Argument(..., help="NAME@VERSION"),
+                 data_dir: Optional[Path] = DataDir) -> None:
+    """What changed from A to B: rows per table, schema changes, funnel changes, rows added and removed."""
+    from synth.access import diff, open_catalog
+    from synth.console import console
+
+    try:
+        d = diff(open_catalog(data_dir), a, b)
+    except SynthError as e:
+        _fail(e)
+    console.print(f"[bold]{d['a']} → {d['b']}[/]  content {'identical' if d['same_content'] else 'differs'}, "
+                  f"recipe {'changed' if d['recipe_changed'] else 'unchanged'}")
+    for t in d["tables"]:
+        line = f"  {t['table']:<14} rows {t['rows_a']} → {t['rows_b']}"
+        if "rows_added" in t:
+            line += f"  (+{t['rows_added']} / -{t['rows_removed']} rows by content)"
+            for c in t["columns_added"]:
+                line += f"  +column {c}"
+            for c in t["columns_removed"]:
+                line += f"  -column {c}"
+            for c, (x, y) in t["types_changed"].items():
+                line += f"  {c}: {x} → {y}"
+        console.print(line)
+    for s in d["funnel"]:
+        console.print(f"  funnel {s['stage']}: {s['a']} → {s['b']} (in, out); dropped {s['dropped_a']} → {s['dropped_b']}")
+
+
+@app.command("publish")
+def publish_cmd(ref: str = typer.Argument(..., help="NAME@VERSION (or NAME: its latest version)"),
+                repo: Optional[str] = typer.Option(None, "--repo", help="the Hub dataset repo, ORG/NAME"),
+                dry_run: bool = typer.Option(False, "--dry-run", help="stage the folder only; upload nothing"),
+                endpoint: Optional[str] = typer.Option(None, "--endpoint", help="Hub URL (default: HF_ENDPOINT or huggingface.co)"),
+                private: bool = typer.Option(False, "--private", help="create the repo private"),
+                data_dir: Optional[Path] = DataDir) -> None:
+    """Publish a validated version: one commit with the card and files, tagged vX.Y.Z. The token comes
+    from HF_TOKEN or `hf auth login`, never from synth's files."""
+    from synth.access import open_catalog
+    from synth.console import console
+    from synth.publish import publish
+
+    if not dry_run and not repo:
+        _fail(SynthError("--repo ORG/NAME is required (or --dry-run to stage the folder only)"))
+    try:
+        cat = open_catalog(data_dir)
+        p = publish(cat, ref, repo, cat.path.parent / "hub", dry_run=dry_run, endpoint=endpoint, private=private)
+    except SynthError as e:
+        _fail(e)
+    if dry_run:
+        console.print(f"[green]staged[/] {p.dataset}@{p.version} in {p.folder} (nothing uploaded)")
+    else:
+        console.print(f"[green]published[/] {p.dataset}@{p.version} to {p.repo_id} as {p.tag}, commit {p.commit_oid}")
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -428,22 +427,9 @@ def check_gate(validations: list[dict[str, Any]], registered: Registered) -> Non
 
 def stage_hub_step(ctx: BuildContext, registered: Registered) -> Path:
     """Writes the Hub folder for the version: README.md card + the published Parquet files."""
-    from synth.card import render_card
+    from synth.publish import stage_folder
 
-    catalog = Catalog(ctx.catalog_path)
-    info = catalog.version_info(registered.dataset, registered.version)
-    out = ctx.data_dir / "hub" / registered.dataset / f"v{registered.version}"
-    tmp = out.with_name(out.name + f".tmp-{secrets.token_hex(3)}")
-    for f in info["files"]:
-        if f["published"]:
-            dest = tmp / "data" / f["table_name"] / Path(f["path"]).name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(f["path"], dest)
-    (tmp / "README.md").write_text(render_card(info, PUBLISH_ORDER[info["dataset_row"]["kind"]]))
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    return out
+    return stage_folder(Catalog(ctx.catalog_path), registered.dataset, registered.version, ctx.data_dir / "hub")
 
 
 def summarize(ctx: BuildContext, registered: Registered, reports: list[StageReport], usage: list[Usage],

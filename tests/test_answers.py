@@ -52,3 +52,29 @@ def test_match(pred, gold, ok):
 ])
 def test_model_style_solutions_against_labels(solution, gold, ok):
     assert answers_match(extract_answer(solution), gold) is ok
+
+
+# Real SmolLM2-135M-Instruct solutions from a quickstart build (their endings), labelled by reading
+# them: does the solution's final answer equal gold?
+@pytest.mark.parametrize("solution,gold,answer,ok", [
+    ("12 is the answer.", "12", "12", True),
+    ("Solve: 24 x 3 = 72\nThe answer is 72.\n\nTom has 24 x 3 = 72 stamps. After having triples, Tom has now 72.",
+     "72", "72", True),
+    ("Omar has 8 + 7 = 15 beads.\nOmar has 15 more beads.\nThe answer is 15.", "15", "15", True),
+    ("Omar has 48 stickers. This is equal to 19 more stickers, so Omar buys 19 more stickers, which means he "
+     "now has 48 + 19 = 67 stickers.", "67", "67", True),
+    ("The number of ways to distribute 1 marble evenly among 9 is the combination of 9", "3", "9", False),
+    ("Liam has 10 books, and Liam buys 10 more books.\n\nThe answer is 10 + 1 = 11.\n\nStep by step, in the "
+     "first 10 steps, Liam purchased 10 books, and that's the answer.", "20", "11", False),
+    ("The answer is 21, which is the sum of 21 Apples Noah has triples, which is 6 apples.\n\nThe answer is 21, "
+     "which is the answer to the", "63", "21", False),
+    ("42 - 4 = 41 - 42 = 11\n\nThis can be rewritten as 2 is equal to 11 - 1 = 12.\n\nThe answer is 12.",
+     "21", "12", False),
+    ("Ravi ends up with 15 - 1 = 14 stickers.\n\nThe answer is 14.", "56", "14", False),
+    ("1\n\nZoe has 10 more pencils now.\n\n2\n\nZoe is given 17 more pencils now.\n\n3", "70", "3", False),
+    ("The answer is N.", "104", None, False),
+    ("You are a math assistant.", "3", None, False),
+])
+def test_real_model_solutions_against_labels(solution, gold, answer, ok):
+    assert extract_answer(solution) == answer
+    assert answers_match(extract_answer(solution), gold) is ok

@@ -216,3 +216,22 @@ def test_filter_chain_is_fast_enough_to_bench():
     assert by_reason["near_duplicate"] >= planted["near_duplicate"] * 0.8
     assert by_reason["contaminated"] >= planted["contaminated"] and len(found) == by_reason["contaminated"]
     assert np.isfinite([r.wall_seconds for r in reports]).all()
+
+
+def test_benchmarks_from_parquet_and_a_datasets_folder(tmp_path):
+    """The same benchmark as JSONL, Parquet and a saved `datasets` folder gives the same n-grams."""
+    import datasets
+    import pyarrow as pa
+
+    rows = gsm8k(GSM8K_TEST, 40)
+    jsonl = tmp_path / "b.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    parquet = tmp_path / "b.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet)
+    folder = tmp_path / "b-dataset"
+    datasets.Dataset.from_list(rows).save_to_disk(str(folder))
+    tables = [benchmark_ngrams([BenchmarkSpec(name="b", path=p, fields=["question"])], 13)
+              for p in (jsonl, parquet, folder)]
+    assert len(tables[0]) > 500
+    assert all(set(t.info) == set(tables[0].info) for t in tables[1:])
+    assert tables[1].info[next(iter(tables[1].info))][1].startswith("row ")
