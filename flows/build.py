@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from typing import Optional
 
+import os
+import re
+import shutil
+import subprocess
+
 import flows  # noqa: F401  (Prefect environment defaults)
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -14,9 +19,47 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
 from synth import console, pipeline
+from synth.errors import GenerationError
 from synth.pipeline import BuildContext, BuildSummary
 
+# Prefect's own task caching is off: the response cache is the one resume mechanism (a rerun of a
+# finished stage answers every request from it, and a killed stage resumes from its last commit).
 _TASK = dict(cache_policy=NO_CACHE, persist_result=False)
+GPU_TAG = "synth-gpu"  # tag concurrency limit 1: one build at a time holds an in-process engine on the GPU
+TRANSIENT = (GenerationError, ConnectionError, TimeoutError)
+
+
+def retry_transient(task, task_run, state) -> bool:
+    """Retry a stage only for errors that may pass (a model server down, a timeout): a bad recipe, a
+    broken seed file or a failed validation fails at once."""
+    exc = state.result(raise_on_failure=False)
+    return isinstance(exc, TRANSIENT)
+
+
+def has_gpu() -> bool:
+    if os.environ.get("SYNTH_ASSUME_GPU") == "1":  # for tests of the GPU path on machines without one
+        return True
+    smi = shutil.which("nvidia-smi")
+    return bool(smi) and subprocess.run([smi, "-L"], capture_output=True).returncode == 0
+
+
+def gpu_stages(ctx: BuildContext) -> set[str]:
+    """Stages that load an in-process vLLM engine, when this machine has a GPU for it."""
+    if not has_gpu():
+        return set()
+    return {name for name in ctx.recipe.stage_names()
+            if any(m.backend == "vllm" for m in pipeline.stage_models(ctx.recipe, name))}
+
+
+def ensure_gpu_limit() -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_concurrency_limit_by_tag(GPU_TAG)
+        except ObjectNotFound:
+            client.create_concurrency_limit(tag=GPU_TAG, concurrency_limit=1)
 
 
 def _announce(ctx: BuildContext, name: str, t: pipeline.Tables) -> None:
@@ -39,13 +82,26 @@ def _announce(ctx: BuildContext, name: str, t: pipeline.Tables) -> None:
         console.step(f"{what} with {', '.join(cfg.models)}{cache}")
 
 
-@task(name="stage", **_TASK)
-def stage_task(ctx: BuildContext, name: str, tables: pipeline.Tables) -> pipeline.Tables:
+@task(name="stage", retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_transient, **_TASK)
+def stage_task(ctx: BuildContext, name: str, tables: pipeline.Tables, release_gpu: bool = False) -> pipeline.Tables:
     _announce(ctx, name, tables)
-    out = pipeline.run_stage(ctx, name, tables)
+    try:
+        out = pipeline.run_stage(ctx, name, tables)
+    finally:
+        if release_gpu:  # the slot is released with the task: the GPU must be free by then
+            from synth import engine
+
+            engine.close_all()
     for report in out.reports[len(tables.reports):]:  # the filter stage reports each block
         console.stage_done(report.as_dict())
     return out
+
+
+@task(name="shard", retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_transient, **_TASK)
+def shard_task(ctx: BuildContext, seeds, seeded: pipeline.Tables) -> pipeline.Tables:
+    """One shard of the seeds through every stage but `seeds` and `filter` (a Ray worker runs it with
+    its own engine; on a GPU machine it asks Ray for a GPU)."""
+    return pipeline.run_shard(ctx, seeds, seeded)
 
 
 @task(name="write", **_TASK)
@@ -74,21 +130,94 @@ def stage_hub_task(ctx: BuildContext, registered):
     return pipeline.stage_hub_step(ctx, registered)
 
 
+def _run_shards(ctx: BuildContext, tables: pipeline.Tables, distributed: bool) -> pipeline.Tables:
+    """The seed shards as independent tasks: submitted to the flow's task runner (Ray) when
+    distributed, else one after another in this process (one in-process engine serves them all)."""
+    shards = pipeline.shard_seeds(tables.seeds, ctx.recipe.shards)
+    if not distributed:
+        parts = [shard_task.with_options(name=f"shard-{k}")(ctx, quote(s), quote(tables)) for k, s in enumerate(shards)]
+        return pipeline.merge_shards(tables, parts)
+    from prefect_ray.context import remote_options
+
+    wants_gpu = any(m.backend == "vllm" for m in ctx.recipe.models.values()) and (
+        has_gpu() or os.environ.get("SYNTH_RAY_GPUS") == "1")
+    with remote_options(num_gpus=1) if wants_gpu else _nothing():
+        # Not quoted: the Ray runner passes parameters on as they are (here only seeds, so walking them is cheap).
+        futures = [shard_task.with_options(name=f"shard-{k}").submit(ctx, s, tables) for k, s in enumerate(shards)]
+    return pipeline.merge_shards(tables, [f.result() for f in futures])
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 @flow(name="build-dataset", log_prints=False, validate_parameters=True)
 def build_dataset(recipe_path: str, data_dir: Optional[str] = None, progress: bool = True,
-                  use_cache: bool = True) -> BuildSummary:
+                  use_cache: bool = True, distributed: bool = False) -> BuildSummary:
     """Seeds to a validated, cataloged, card-ready dataset version. With the response cache (the
-    default) a build that was killed resumes where it stopped when run again."""
+    default) a build that was killed resumes where it stopped when run again. With `shards` > 1 in
+    the recipe, or `distributed` (the flow's task runner is Ray), the seeds are split into shards run
+    as independent tasks, merged in seed order, then filtered once: the same files either way."""
     ctx = pipeline.start_build(recipe_path, data_dir, progress=progress, flow_run_id=str(flow_run.get_id() or ""),
                                use_cache=use_cache)
     tables = pipeline.Tables()
-    for name in ctx.recipe.stage_names():
+    on_gpu = gpu_stages(ctx)
+    if on_gpu:
+        ensure_gpu_limit()
+    names = ctx.recipe.stage_names()
+    if ctx.recipe.shards > 1 or distributed:
+        tables = stage_task.with_options(name="seeds")(ctx, "seeds", quote(tables), False)
+        tables = _run_shards(ctx, tables, distributed)
+        names = ["filter"] if "filter" in names else []
+    for name in names:
+        gpu = name in on_gpu
         # quote: Prefect would otherwise walk every record of every table looking for futures.
-        tables = stage_task.with_options(name=name)(ctx, name, quote(tables))
+        tables = stage_task.with_options(name=name, tags=[GPU_TAG] if gpu else [])(ctx, name, quote(tables), gpu)
     files = write_task(ctx, quote(pipeline.output_tables(ctx, tables)))
     validations = validate_task(ctx, files)
     reports, usage = tables.reports, tables.usage
     registered = register_task(ctx, files, reports, usage, validations)
     pipeline.check_gate(validations, registered)
     hub_dir = stage_hub_task(ctx, registered)
-    return pipeline.summarize(ctx, registered, reports, usage, validations, files, hub_dir)
+    summary = pipeline.summarize(ctx, registered, reports, usage, validations, files, hub_dir)
+    build_artifact(summary)
+    return summary
+
+
+def run_build(recipe_path: str, data_dir: Optional[str] = None, progress: bool = True, use_cache: bool = True,
+              runner: str = "local", ray_address: Optional[str] = None) -> BuildSummary:
+    """`synth build`: the flow in this process, or with its shard tasks on Ray (prefect-ray's
+    RayTaskRunner; a local Ray instance unless `ray_address` names a cluster)."""
+    if runner == "local":
+        return build_dataset(recipe_path, data_dir, progress=progress, use_cache=use_cache)
+    if runner != "ray":
+        raise ValueError(f"runner must be 'local' or 'ray', got {runner!r}")
+    from prefect_ray import RayTaskRunner
+
+    init = {"include_dashboard": False, "log_to_driver": False}
+    ray_flow = build_dataset.with_options(task_runner=RayTaskRunner(address=ray_address, init_kwargs=init))
+    return ray_flow(recipe_path, data_dir, progress=progress, use_cache=use_cache, distributed=True)
+
+
+def build_artifact(s: BuildSummary) -> None:
+    """The build as a Prefect artifact: version, funnel, validation, tokens and time, card location."""
+    from prefect.artifacts import create_markdown_artifact
+
+    lines = [f"# {s.dataset}@{s.version}", "",
+             f"{'New version' if s.new_version else 'Identical to an existing version'}; fingerprint "
+             f"`{s.fingerprint[:16]}`; catalog `{s.catalog}`; card `{s.hub_dir}/README.md`.", "",
+             "| stage | in | out | dropped | seconds |", "|---|---:|---:|---|---:|"]
+    for f in s.funnel:
+        drops = ", ".join(f"{k}: {n}" for k, n in f["dropped"].items()) or "-"
+        lines.append(f"| {f['stage']} | {f['n_in']} {f['unit_in']} | {f['n_out']} {f['unit_out']} | {drops} | "
+                     f"{f['wall_seconds']:.1f} |")
+    prompt = sum(u["prompt_tokens"] for u in s.usage)
+    completion = sum(u["completion_tokens"] for u in s.usage)
+    lines += ["", f"Tokens: {prompt:,} prompt, {completion:,} completion; wall time {s.wall_seconds:.1f} s.", "",
+              "Validation:", "", "```", s.validation_summary, "```"]
+    key = re.sub(r"[^a-z0-9-]+", "-", f"build-{s.dataset}".lower())
+    create_markdown_artifact("\n".join(lines), key=key, description=f"synth build of {s.dataset}@{s.version}")

@@ -6,6 +6,8 @@ schema of their table so a trainer (or `datasets`) sees the same columns and typ
 
 from schemas.records import (
     AspectRating,
+    CodeCritique,
+    CodeInjection,
     Comparison,
     Contamination,
     DPORecord,
@@ -36,6 +38,8 @@ from schemas.tables import ASPECTS, TABLES, TableSpec, records_to_table, table_t
 __all__ = [
     "ASPECTS",
     "AspectRating",
+    "CodeCritique",
+    "CodeInjection",
     "Comparison",
     "Contamination",
     "DPORecord",

@@ -344,3 +344,48 @@ class UltraFeedbackRecord:
     completions: list[UFCompletion]
     correct_answers: list[str]
     incorrect_answers: list[str]
+
+
+# ---- code -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CodeInjection:
+    """A passing program with one typed bug (Wang et al. 2024's taxonomy), kept only because the
+    problem's tests now fail; `changed_start`/`changed_end` are the 1-based changed lines of
+    `corrupted_code`."""
+
+    injection_id: str
+    seed_id: str
+    source_id: str  # "gold" or the solution_id of a passing sample
+    source_model: str
+    method: str  # "rule"
+    error_type: str
+    category: str  # syntax | runtime | functional
+    problem: str
+    entry_point: str
+    original_code: str
+    corrupted_code: str
+    changed_start: int
+    changed_end: int
+    detail: str
+    test_error_type: str  # what running the tests raised (SyntaxError, AssertionError, Timeout, ...)
+    test_error_line: str
+
+
+@dataclass(frozen=True)
+class CodeCritique:
+    """A critique of a program ending in Critique-Coder's `\\conclusion{T}` (correct) or `{F}`, kept only
+    when the verdict matches what running the tests said."""
+
+    critique_id: str
+    target_id: str
+    seed_id: str
+    problem: str
+    code: str
+    label_source: str  # injected | original | sample
+    error_type: Optional[str]
+    passes_tests: bool
+    critic_model: str
+    sample_index: int
+    critique: str
+    verdict: bool

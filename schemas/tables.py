@@ -10,6 +10,8 @@ import pyarrow as pa
 
 from schemas.records import (
     AspectRating,
+    CodeCritique,
+    CodeInjection,
     Contamination,
     ChatMessage,
     Comparison,
@@ -131,6 +133,21 @@ PRM_STEPWISE_SCHEMA = _schema(("prompt", pa.string(), False), ("completions", _S
 CRITIQUE_SFT_SCHEMA = _schema(("instruction", pa.string(), False), ("input", pa.string(), False),
                               ("output", pa.string(), False))
 
+CODE_INJECTION_SCHEMA = _schema(
+    ("injection_id", pa.string(), False), ("seed_id", pa.string(), False), ("source_id", pa.string(), False),
+    ("source_model", pa.string(), False), ("method", pa.string(), False), ("error_type", pa.string(), False),
+    ("category", pa.string(), False), ("problem", pa.string(), False), ("entry_point", pa.string(), False),
+    ("original_code", pa.string(), False), ("corrupted_code", pa.string(), False),
+    ("changed_start", pa.int32(), False), ("changed_end", pa.int32(), False), ("detail", pa.string(), False),
+    ("test_error_type", pa.string(), False), ("test_error_line", pa.string(), False),
+)
+CODE_CRITIQUE_SCHEMA = _schema(
+    ("critique_id", pa.string(), False), ("target_id", pa.string(), False), ("seed_id", pa.string(), False),
+    ("problem", pa.string(), False), ("code", pa.string(), False), ("label_source", pa.string(), False),
+    ("error_type", pa.string(), True), ("passes_tests", pa.bool_(), False), ("critic_model", pa.string(), False),
+    ("sample_index", pa.int32(), False), ("critique", pa.string(), False), ("verdict", pa.bool_(), False),
+)
+
 # ---- preference ----------------------------------------------------------------------------------
 
 ASPECTS = ("instruction_following", "honesty", "truthfulness", "helpfulness")  # UltraFeedback's four
@@ -197,6 +214,10 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("ultrafeedback", UltraFeedbackRecord, ULTRAFEEDBACK_SCHEMA,
                   "UltraFeedback's nested format: each instruction with all rated completions and annotations."),
         TableSpec("rejects", Reject, REJECT_SCHEMA, "Records dropped by a stage, with the reason."),
+        TableSpec("code_injections", CodeInjection, CODE_INJECTION_SCHEMA,
+                  "Passing programs with one typed bug each, kept because the tests now fail; the changed lines."),
+        TableSpec("code_critiques", CodeCritique, CODE_CRITIQUE_SCHEMA,
+                  "Critiques of programs ending in \\conclusion{T|F}, kept when the verdict matches the tests."),
         TableSpec("contamination", Contamination, CONTAMINATION_SCHEMA,
                   "Records dropped for sharing word n-grams with a benchmark, and where."),
         TableSpec("injections", ErrorInjection, INJECTION_SCHEMA,

@@ -10,6 +10,7 @@ import jinja2
 import yaml
 
 from schemas import TABLES
+from synth.inject.code_ops import CODE_ERROR_TYPES
 from synth.citations import METHOD_CITATIONS, PAPERS, STAGE_CITATIONS, TABLE_CITATIONS
 
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -29,6 +30,7 @@ KIND_TAGS = {
 
 # Outcomes of a breakdown that are not drops: the rest are reasons a record was dropped.
 _NOT_DROPS = ("tried", "kept", "not_applicable", "no_plausible_candidate", "claim_matched_label")
+# (code bugs: "tests_still_pass" is a drop, shown with the others)
 
 
 def breakdown_rows(stage: dict[str, Any]) -> list[dict[str, Any]]:
@@ -175,6 +177,9 @@ def render_card(info: dict[str, Any], tables: tuple[str, ...], changes: dict[str
         injected=[(f["stage"], breakdown_rows(f)) for f in injected],
         error_types=[taxonomy()[t] for t in error_types if t in taxonomy()],
         critique=breakdown_rows(stages["critique"]) if "critique" in stages else None,
+        code_bugs=breakdown_rows(stages["code_inject"]) if "code_inject" in stages else None,
+        code_critique=breakdown_rows(stages["code_critique"]) if "code_critique" in stages else None,
+        code_categories=CODE_ERROR_TYPES,
         methods=stage_methods(recipe),
         pair_settings=((recipe.get("stages") or {}).get("pair") or {}),
         judges=judge_rows(stages["judge"]) if "judge" in stages else None,

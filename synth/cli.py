@@ -36,17 +36,23 @@ def _fail(err: Exception) -> None:
 def build(recipe: Path = typer.Argument(..., help="recipe YAML file"), data_dir: Optional[Path] = DataDir,
           quiet: bool = typer.Option(False, "--quiet", help="no generation progress bar"),
           no_cache: bool = typer.Option(False, "--no-cache",
-                                        help="send every request to its backend (no response cache, no resume)")) -> None:
+                                        help="send every request to its backend (no response cache, no resume)"),
+          runner: str = typer.Option("local", "--runner", help="local, or ray: the recipe's seed shards run as "
+                                                               "tasks on Ray (prefect-ray)"),
+          ray_address: Optional[str] = typer.Option(None, "--ray-address",
+                                                    help="a Ray cluster (default: start a local Ray instance)")) -> None:
     """Build a dataset version from a recipe: generate, verify, pair, validate, catalog, stage."""
     from synth.pipeline import preflight
 
     try:
         preflight(recipe)  # a bad recipe or seed file fails here, before Prefect or vLLM start
-        from flows.build import build_dataset
+        from flows.build import run_build
         from synth.console import build_summary
 
-        summary = build_dataset(str(recipe), str(data_dir) if data_dir else None, progress=not quiet,
-                                use_cache=not no_cache)
+        if runner not in ("local", "ray"):
+            raise SynthError(f"--runner must be local or ray, got {runner!r}")
+        summary = run_build(str(recipe), str(data_dir) if data_dir else None, progress=not quiet,
+                            use_cache=not no_cache, runner=runner, ray_address=ray_address)
         build_summary(summary)
     except SynthError as e:
         _fail(e)

@@ -7,6 +7,7 @@ code runs under any orchestrator and in tests.
 from __future__ import annotations
 
 import json
+from collections import Counter
 import secrets
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -20,6 +21,8 @@ from catalog import BuildRecord, Catalog, FileEntry, Registered
 from catalog.store import utcnow
 from schemas import (
     TABLES,
+    CodeCritique,
+    CodeInjection,
     Comparison,
     Contamination,
     Critique,
@@ -49,6 +52,8 @@ from synth.stages.generate import GenerateSolutions
 from synth.stages.inject import InjectErrors
 from synth.stages.inject_llm import InjectErrorsLLM
 from synth.stages.mc_label import MonteCarloStepLabels
+from synth.stages.code_critique import CritiqueCode, to_code_critique_sft
+from synth.stages.code_inject import InjectCodeErrors
 from synth.stages.filter import build_blocks, run_chain
 from synth.stages.judge import JudgeRatings
 from synth.stages.judge_pairwise import JudgePairwise
@@ -60,8 +65,9 @@ from synth.stages.verify import VerifyAnswers
 # solutions) is stored with the version but not released.
 PUBLISH_ORDER: dict[str, tuple[str, ...]] = {
     "preference": ("dpo", "pairs", "ultrafeedback", "ratings", "comparisons", "solutions"),
-    "error_injection": ("processbench", "injections", "math_shepherd", "prm_stepwise"),
-    "critique": ("critique_sft", "critiques", "math_shepherd", "processbench", "prm_stepwise", "mc_labels"),
+    "error_injection": ("processbench", "injections", "code_injections", "math_shepherd", "prm_stepwise"),
+    "critique": ("critique_sft", "critiques", "code_critiques", "code_injections", "math_shepherd", "processbench",
+                 "prm_stepwise", "mc_labels"),
 }
 
 
@@ -145,6 +151,8 @@ class Tables:
     mc_labels: list[MCStepLabels] = field(default_factory=list)
     labelled: list[LabelledSolution] = field(default_factory=list)  # ground truth for exports and critiques
     critiques: list[Critique] = field(default_factory=list)
+    code_injections: list[CodeInjection] = field(default_factory=list)
+    code_critiques: list[CodeCritique] = field(default_factory=list)
     rated: list[RatedCompletion] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
     pairs: list[PreferencePair] = field(default_factory=list)
@@ -158,6 +166,83 @@ class Tables:
 def _added(t: Tables, name: str, result: StageResult, usage: list[Usage] | None = None, **updates: Any) -> Tables:
     return replace(t, rejects=t.rejects + result.rejects, reports=t.reports + [result.report],
                    usage=t.usage + list(usage or []), ran=t.ran + [name], **updates)
+
+
+# Collections whose records carry a seed_id, in the order the stages make them.
+_BY_SEED = ("generations", "solutions", "injections", "mc_labels", "labelled", "critiques", "code_injections",
+            "code_critiques", "rated", "comparisons", "pairs")
+
+
+def canonical(t: Tables) -> Tables:
+    """Every seed-keyed collection in seed order (stable within a seed), so a build run in shards and
+    merged writes exactly what a build run whole writes (the same files, the same fingerprint)."""
+    pos = {s.seed_id: i for i, s in enumerate(t.seeds)}
+    return replace(t, **{name: sorted(getattr(t, name), key=lambda r: pos.get(r.seed_id, len(pos)))
+                         for name in _BY_SEED})
+
+
+def shard_seeds(seeds: list[Seed], shards: int) -> list[list[Seed]]:
+    """Contiguous, near-equal slices in seed order (empty shards are dropped)."""
+    size, extra = divmod(len(seeds), shards)
+    out, start = [], 0
+    for k in range(shards):
+        end = start + size + (1 if k < extra else 0)
+        if end > start:
+            out.append(seeds[start:end])
+        start = end
+    return out
+
+
+def _merge_reports(parts: list[list[StageReport]]) -> list[StageReport]:
+    merged: list[StageReport] = []
+    for reports in zip(*parts):  # every shard runs the same stages in the same order
+        first = reports[0]
+        m = StageReport(first.stage, first.unit_in, first.unit_out)
+        for r in reports:
+            m.n_in += r.n_in
+            m.n_out += r.n_out
+            m.dropped.update(r.dropped)
+            m.labels.update(r.labels)
+            m.wall_seconds = max(m.wall_seconds, r.wall_seconds)  # shards run side by side
+            for group, outcomes in r.breakdown.items():
+                m.breakdown.setdefault(group, Counter()).update(outcomes)
+        merged.append(m)
+    return merged
+
+
+def _merge_usage(parts: list[list[Usage]]) -> list[Usage]:
+    out: dict[tuple[str, str], Usage] = {}
+    for u in (u for part in parts for u in part):
+        key = (u.stage, u.model)
+        if key not in out:
+            out[key] = replace(u)
+            continue
+        m = out[key]
+        for f in ("requests", "cache_hits", "backend_requests", "parse_retries", "failures", "samples",
+                  "prompt_tokens", "completion_tokens", "load_seconds"):
+            setattr(m, f, getattr(m, f) + getattr(u, f))
+        m.wall_seconds = max(m.wall_seconds, u.wall_seconds)
+    return list(out.values())
+
+
+def merge_shards(seeded: Tables, parts: list[Tables]) -> Tables:
+    """The shards' tables as one: records concatenated in shard (so seed) order, counters summed."""
+    merged = replace(seeded, **{name: [r for p in parts for r in getattr(p, name)] for name in _BY_SEED},
+                     contamination=[c for p in parts for c in p.contamination],
+                     rejects=seeded.rejects + [r for p in parts for r in p.rejects],
+                     reports=seeded.reports + _merge_reports([p.reports[len(seeded.reports):] for p in parts]),
+                     usage=seeded.usage + _merge_usage([p.usage for p in parts]),
+                     ran=parts[0].ran if parts else seeded.ran)
+    return canonical(merged)
+
+
+def run_shard(ctx: BuildContext, seeds: list[Seed], seeded: Tables) -> Tables:
+    """The stages after `seeds` and before `filter`, on one shard of the seeds."""
+    t = replace(seeded, seeds=seeds)
+    for name in ctx.recipe.stage_names():
+        if name not in ("seeds", "filter"):
+            t = run_stage(ctx, name, t)
+    return t
 
 
 def _cached(ctx: BuildContext, run):
@@ -224,6 +309,18 @@ def critique_step(ctx: BuildContext, t: Tables) -> Tables:
     return _added(t, "critique", result, usage, critiques=result.records)
 
 
+def code_inject_step(ctx: BuildContext, t: Tables) -> Tables:
+    result = InjectCodeErrors(ctx.recipe.stages.code_inject, ctx.recipe.seed).run(t.seeds, t.solutions)
+    return _added(t, "code_inject", result, code_injections=result.records)
+
+
+def code_critique_step(ctx: BuildContext, t: Tables) -> Tables:
+    r = ctx.recipe
+    result, usage = _cached(ctx, lambda cache: CritiqueCode(
+        r.stages.code_critique, r.models, r.seed, cache, ctx.progress).run(t.code_injections, t.solutions, t.seeds))
+    return _added(t, "code_critique", result, usage, code_critiques=result.records)
+
+
 def judge_step(ctx: BuildContext, t: Tables) -> Tables:
     r = ctx.recipe
     cfg = r.stages.judge
@@ -263,6 +360,7 @@ def earlier_views(ctx: BuildContext, table: str) -> list:
 def filter_step(ctx: BuildContext, t: Tables) -> Tables:
     from synth.filters.benchmarks import benchmark_ngrams
 
+    t = canonical(t)  # dedup keeps the first of a group: the same first however the build was run
     cfg = ctx.recipe.stages.filter
     decon = cfg.decontaminate
     bench = benchmark_ngrams(decon.benchmarks, decon.ngram) if decon is not None else None
@@ -287,7 +385,22 @@ def filter_step(ctx: BuildContext, t: Tables) -> Tables:
 
 STAGES = {"seeds": seeds_step, "generate": generate_step, "verify": verify_step, "inject": inject_step,
           "inject_llm": inject_llm_step, "mc_label": mc_label_step, "critique": critique_step,
-          "judge": judge_step, "pair": pair_step, "filter": filter_step}
+          "code_inject": code_inject_step, "code_critique": code_critique_step, "judge": judge_step,
+          "pair": pair_step, "filter": filter_step}
+
+
+def stage_models(recipe: Recipe, name: str) -> list:
+    """The model specs a stage calls (for scheduling: which stages need the GPU)."""
+    st, keys = recipe.stages, []
+    if name == "generate":
+        keys = list(st.generate.models)
+    elif name == "mc_label":
+        keys = [st.mc_label.model or st.generate.models[0]]
+    elif name in ("inject_llm", "critique", "code_critique"):
+        keys = [getattr(st, name).model]
+    elif name == "judge":
+        keys = list(st.judge.models)
+    return [recipe.models[k] for k in keys]
 
 
 def run_stage(ctx: BuildContext, name: str, t: Tables) -> Tables:
@@ -301,6 +414,7 @@ def seeds_task_name(recipe: Recipe) -> str:
 
 def output_tables(ctx: BuildContext, t: Tables) -> dict[str, list[Any]]:
     """The tables to write: what the stages that ran made, and the export formats made from it."""
+    t = canonical(t)
     ran = set(t.ran)
     out: dict[str, list[Any]] = {"seeds": t.seeds}
     if "generate" in ran:
@@ -317,6 +431,11 @@ def output_tables(ctx: BuildContext, t: Tables) -> dict[str, list[Any]]:
     if "critique" in ran:
         out["critiques"] = t.critiques
         out["critique_sft"] = [exports.to_critique_sft(c) for c in t.critiques]
+    if "code_inject" in ran:
+        out["code_injections"] = t.code_injections
+    if "code_critique" in ran:
+        out["code_critiques"] = t.code_critiques
+        out["critique_sft"] = out.get("critique_sft", []) + [to_code_critique_sft(c) for c in t.code_critiques]
     if "judge" in ran and ctx.recipe.stages.judge.mode == "ratings":
         out["ratings"] = t.rated
         out["ultrafeedback"] = exports.to_ultrafeedback(t.seeds, t.rated)
@@ -398,6 +517,8 @@ def prompts_used(r: Recipe) -> list[str]:
         out += [st.critique.prompt, "critique_input", "critique_text", "critique_sft_instruction"]
     if st.judge is not None:
         out.append("judge_rating" if st.judge.mode == "ratings" else "judge_pairwise")
+    if st.code_critique is not None:
+        out.append(st.code_critique.prompt)
     return out
 
 

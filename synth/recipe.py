@@ -279,6 +279,35 @@ class FilterStage(_Strict):
                            "recipe (an identical rebuild is not compared with itself, so it stays the same version)")
 
 
+CodeErrorTypeName = Literal["incomplete_structure", "indentation", "import", "api_misuse", "missing_definition",
+                           "boundary_condition", "wrong_argument", "logic_error", "hallucinated_api", "io_format"]
+CODE_ERROR_TYPES: tuple[str, ...] = get_args(CodeErrorTypeName)
+
+
+class CodeInjectStage(_Strict):
+    """Typed bugs in passing programs (Wang et al. 2024's taxonomy), kept only when the tests then fail."""
+
+    sources: list[InjectionSource] = Field(
+        default_factory=lambda: ["gold"], min_length=1,
+        description="gold: the seeds' canonical solutions; samples: the generator's programs that pass the tests")
+    error_types: list[CodeErrorTypeName] = Field(default_factory=lambda: list(CODE_ERROR_TYPES), min_length=1)
+    max_per_source: Optional[int] = Field(None, ge=1, description="error types tried per program (seeded subset)")
+    timeout_s: float = Field(10.0, gt=0, le=600, description="per test run in the sandbox")
+    include_originals: bool = Field(True, description="also critique each corrupted program's original")
+
+
+class CodeCritiqueStage(_Strict):
+    """Critiques of programs ending in \\conclusion{T|F} (Critique-Coder), kept when they match the tests."""
+
+    model: str = Field(description="key under `models`: the critic")
+    n: int = Field(1, ge=1, le=16)
+    targets: list[Literal["injected", "original", "sample"]] = Field(
+        default_factory=lambda: ["injected", "original"], min_length=1,
+        description="injected: programs with a known bug; original: their passing sources; sample: the "
+                    "generator's programs, labelled by running the tests")
+    prompt: Literal["critique_code"] = "critique_code"
+
+
 class Stages(_Strict):
     """Stages run in this order, each only when present (verify runs whenever generate does)."""
 
@@ -288,13 +317,16 @@ class Stages(_Strict):
     inject_llm: Optional[InjectLLMStage] = None
     mc_label: Optional[MCLabelStage] = None
     critique: Optional[CritiqueStage] = None
+    code_inject: Optional[CodeInjectStage] = None
+    code_critique: Optional[CodeCritiqueStage] = None
     judge: Optional[JudgeStage] = None
     pair: Optional[PairStage] = None
     filter: Optional[FilterStage] = None
 
 
 TableName = Literal["solutions", "pairs", "injections", "mc_labels", "critiques", "processbench", "math_shepherd",
-                    "prm_stepwise", "critique_sft", "ratings", "comparisons", "dpo", "ultrafeedback"]
+                    "prm_stepwise", "critique_sft", "ratings", "comparisons", "dpo", "ultrafeedback", "code_injections",
+                   "code_critiques"]
 
 
 class Gates(_Strict):
@@ -304,7 +336,8 @@ class Gates(_Strict):
 
 
 PaperKey = Literal["gsm8k", "lemma", "processbench", "math-shepherd", "automathcritique", "deepcritic", "cft", "irpo",
-                   "ultrafeedback", "zephyr", "mt-bench", "dpo", "length-correlations"]
+                   "ultrafeedback", "zephyr", "mt-bench", "dpo", "length-correlations", "humaneval", "critique-coder",
+                   "code-bugs"]
 
 
 class Publish(_Strict):
@@ -320,13 +353,14 @@ Kind = Literal["preference", "error_injection", "critique"]
 # What each kind of dataset needs to have run: one of each inner tuple.
 _KIND_NEEDS: dict[str, list[tuple[str, ...]]] = {
     "preference": [("generate",), ("pair",)],
-    "error_injection": [("inject", "inject_llm")],
-    "critique": [("critique", "mc_label")],
+    "error_injection": [("inject", "inject_llm", "code_inject")],
+    "critique": [("critique", "mc_label", "code_critique")],
 }
 # Stages that read what another stage makes.
 _STAGE_NEEDS: dict[str, tuple[str, ...]] = {
     "pair": ("generate",), "mc_label": ("generate",), "critique": ("inject", "inject_llm", "mc_label"),
     "judge": ("generate",),
+    "code_critique": ("code_inject", "generate"),
 }
 
 
@@ -340,6 +374,9 @@ class Recipe(_Strict):
     stages: Stages = Field(default_factory=Stages)
     gates: Gates = Field(default_factory=Gates)
     publish: Publish = Field(default_factory=Publish)
+    shards: int = Field(1, ge=1, le=10_000, description="seed shards, each run through the stages as its own task "
+                                                        "(on Ray with `synth build --runner ray`); the filter stage "
+                                                        "runs once over the merged result")
 
     def _need_model(self, where: str, key: str) -> None:
         if key not in self.models:
@@ -356,7 +393,7 @@ class Recipe(_Strict):
         for stage, needs in _STAGE_NEEDS.items():
             if stage in present and not present & set(needs):
                 raise ValueError(f"stages.{stage} needs stages.{' or stages.'.join(needs)} to run before it")
-        for name in ("inject", "inject_llm"):
+        for name in ("inject", "inject_llm", "code_inject"):
             cfg = getattr(st, name)
             if cfg is not None and "samples" in cfg.sources and st.generate is None:
                 raise ValueError(f"stages.{name}.sources has 'samples', which needs stages.generate")
@@ -365,7 +402,7 @@ class Recipe(_Strict):
                 self._need_model("stages.generate.models", m)
             if len(set(st.generate.models)) != len(st.generate.models):
                 raise ValueError("stages.generate.models names a model twice")
-        for name in ("inject_llm", "mc_label", "critique"):
+        for name in ("inject_llm", "mc_label", "critique", "code_critique"):
             cfg = getattr(st, name)
             if cfg is not None and cfg.model is not None:
                 self._need_model(f"stages.{name}.model", cfg.model)
@@ -391,7 +428,8 @@ class Recipe(_Strict):
         out = ["seeds"]
         if st.generate is not None:
             out += ["generate", "verify"]
-        out += [n for n in ("inject", "inject_llm", "mc_label", "critique", "judge", "pair", "filter")
+        out += [n for n in ("inject", "inject_llm", "mc_label", "critique", "code_inject", "code_critique", "judge",
+                            "pair", "filter")
                 if getattr(st, n) is not None]
         return out
 

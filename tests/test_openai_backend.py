@@ -51,7 +51,10 @@ def test_429_503_and_stalls_are_retried_and_change_nothing(vllm_server):
         # 8 s: on a loaded 2-core machine a real 8-token answer once took over 4 s and was retried.
         flaky = spec(proxy.base_url, timeout_s=8.0, max_retries=4, sampling=short)
         via_proxy, usage = engine.generate("generate", flaky, requests(3, n=1), progress=False)
-    assert proxy.seen == ["429", "503", "stall", "ok", "ok", "429", "ok"]
+    # Every fault was met in order and retried; on a loaded machine an answer can also outlast the
+    # client's timeout and be asked again, which adds an "ok" but changes nothing below.
+    assert [x for x in proxy.seen if x != "ok"] == ["429", "503", "stall", "429"]
+    assert proxy.seen[:4] == ["429", "503", "stall", "ok"] and proxy.seen.count("ok") >= 3
     assert [c.texts for c in via_proxy] == [c.texts for c in direct]
     assert usage.backend_requests == 3 and usage.failures == 0
 

@@ -101,12 +101,34 @@ _DERIVED: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
                             for v in r["verdicts"]) for _, r in df.iterrows()],
         winner_is_a_or_b=[{w, lo} == {a, b} for w, lo, a, b in zip(df["winner_id"], df["loser_id"], df["a_id"], df["b_id"])],
     ),
+    "code_injections": lambda df: df.assign(
+        category_matches_type=[_code_category(t) == c for t, c in zip(df["error_type"], df["category"])],
+        code_changed=df["original_code"].ne(df["corrupted_code"]),
+        span_in_code=[a <= b <= max(len(c.splitlines()), 1) for a, b, c in
+                      zip(df["changed_start"], df["changed_end"], df["corrupted_code"])],
+    ),
+    "code_critiques": lambda df: df.assign(
+        agrees=df["verdict"].eq(df["passes_tests"]),
+        has_conclusion=[_verdict(c) == v for c, v in zip(df["critique"], df["verdict"])],
+    ),
     "ultrafeedback": lambda df: df.assign(
         models_match=[list(m) == [c["model"] for c in cs] for m, cs in zip(df["models"], df["completions"])],
         ratings_valid=df["completions"].map(lambda cs: all(_uf_completion_valid(c) for c in cs)),
         n_completions=df["completions"].map(len),
     ),
 }
+
+
+def _code_category(error_type: str) -> str:
+    from synth.inject.code_ops import CODE_ERROR_TYPES
+
+    return CODE_ERROR_TYPES.get(error_type, "")
+
+
+def _verdict(critique: str):
+    from synth.stages.code_critique import verdict_of
+
+    return verdict_of(critique)
 
 
 def _text(messages) -> str:
