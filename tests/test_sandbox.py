@@ -100,3 +100,31 @@ def test_checking_program_keeps_the_problems_imports():
     program = checking_program(seeds[0], code)
     assert program.index("from typing import List") < program.index("def has_close_elements")
     assert program.rstrip().endswith("check(has_close_elements)")
+
+
+def test_hostile_programs_in_a_build_are_labelled_and_the_build_goes_on():
+    """The verify stage over generated programs that loop, allocate, fork, open sockets and read the
+    environment: each is labelled with what happened, and the passing one is still correct."""
+    seeds = load_seeds(FileSeeds(type="file", path=HUMANEVAL, format="humaneval", limit=1))
+    s = seeds[0]
+    header = s.problem.split("def ")[0]
+    bodies = {
+        "loop": "    while True:\n        pass\n",
+        "alloc": "    x = []\n    while True:\n        x.append(' ' * 10**7)\n",
+        "fork": "    import os\n    os.fork()\n    return False\n",
+        "socket": "    import socket\n    socket.create_connection(('127.0.0.1', 9))\n    return False\n",
+        "secret": "    import os\n    assert 'SYNTH_TEST_SECRET' in os.environ, 'no secret here'\n    return False\n",
+    }
+    gens = [Generation(f"{s.seed_id}-{k}", s.seed_id, "m", 0, [],
+                       f"```python\n{header}def {s.entry_point}(numbers, threshold):\n{b}```", "stop", 1, 1)
+            for k, b in bodies.items()]
+    gens.append(Generation(f"{s.seed_id}-good", s.seed_id, "m", 0, [], f"```python\n{s.gold_steps[0]}```", "stop", 1, 1))
+    os.environ["SYNTH_TEST_SECRET"] = "hunter2"
+    try:
+        result = VerifyAnswers(VerifyStage(timeout_s=3, memory_mb=256)).run(gens, seeds)
+    finally:
+        del os.environ["SYNTH_TEST_SECRET"]
+    got = {r.solution_id.rsplit("-", 1)[1]: (r.answer_status, r.error_type) for r in result.records}
+    assert got == {"loop": ("incorrect", "Timeout"), "alloc": ("incorrect", "MemoryError"),
+                   "fork": ("incorrect", "SandboxDenied"), "socket": ("incorrect", "SandboxDenied"),
+                   "secret": ("incorrect", "AssertionError"), "good": ("correct", None)}
