@@ -9,6 +9,7 @@ from typing import Optional
 
 import os
 import re
+from contextlib import nullcontext
 import shutil
 import subprocess
 
@@ -141,18 +142,10 @@ def _run_shards(ctx: BuildContext, tables: pipeline.Tables, distributed: bool) -
 
     wants_gpu = any(m.backend == "vllm" for m in ctx.recipe.models.values()) and (
         has_gpu() or os.environ.get("SYNTH_RAY_GPUS") == "1")
-    with remote_options(num_gpus=1) if wants_gpu else _nothing():
+    with remote_options(num_gpus=1) if wants_gpu else nullcontext():
         # Not quoted: the Ray runner passes parameters on as they are (here only seeds, so walking them is cheap).
         futures = [shard_task.with_options(name=f"shard-{k}").submit(ctx, s, tables) for k, s in enumerate(shards)]
     return pipeline.merge_shards(tables, [f.result() for f in futures])
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 @flow(name="build-dataset", log_prints=False, validate_parameters=True)
