@@ -518,7 +518,7 @@ def prompts_used(r: Recipe) -> list[str]:
     if st.judge is not None:
         out.append("judge_rating" if st.judge.mode == "ratings" else "judge_pairwise")
     if st.code_critique is not None:
-        out.append(st.code_critique.prompt)
+        out.append(st.code_critique.prompt)  # its hash covers critique_code*.j2, the SFT parts included
     return out
 
 

@@ -121,40 +121,34 @@ _HALLUCINATED = {"append": "push", "extend": "push_all", "join": "concat", "spli
                  "max": "maximum", "min": "minimum", "sum": "total", "range": "span", "abs": "absolute"}
 
 
-def _method_calls(nodes, table):
-    return [n for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in table]
-
-
-def _name_calls(nodes, table):
-    return [n for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in table]
+def _renames(nodes, table: dict[str, str], note: str = ""):
+    """Candidates that rename a called method (`x.append(...)`) or function (`len(...)`) per `table`."""
+    out = []
+    for n in nodes:
+        if not isinstance(n, ast.Call):
+            continue
+        if isinstance(n.func, ast.Attribute) and n.func.attr in table:
+            def method(n=n):
+                old = n.func.attr
+                n.func.attr = table[old]
+                return f".{old}() -> .{n.func.attr}(){note}"
+            out.append((n, method))
+        elif isinstance(n.func, ast.Name) and n.func.id in table:
+            def function(n=n):
+                old = n.func.id
+                n.func.id = table[old]
+                return f"{old}() -> {n.func.id}(){note}"
+            out.append((n, function))
+    return out
 
 
 def _api_misuse(nodes):
-    out = []
-    for n in _method_calls(nodes, _API_SWAPS):
-        def swap(n=n):
-            old = n.func.attr
-            n.func.attr = _API_SWAPS[old]
-            return f".{old}() -> .{n.func.attr}()"
-        out.append((n, swap))
-    return out
+    """A real method of the same object that does something else."""
+    return [c for c in _renames(nodes, _API_SWAPS) if isinstance(c[0].func, ast.Attribute)]
 
 
 def _hallucinated(nodes):
-    out = []
-    for n in _method_calls(nodes, _HALLUCINATED):
-        def fake(n=n):
-            old = n.func.attr
-            n.func.attr = _HALLUCINATED[old]
-            return f".{old}() -> .{n.func.attr}() (no such method)"
-        out.append((n, fake))
-    for n in _name_calls(nodes, _HALLUCINATED):
-        def fake_fn(n=n):
-            old = n.func.id
-            n.func.id = _HALLUCINATED[old]
-            return f"{old}() -> {n.func.id}() (no such function)"
-        out.append((n, fake_fn))
-    return out
+    return _renames(nodes, _HALLUCINATED, " (does not exist)")
 
 
 def _wrong_argument(nodes):
@@ -196,13 +190,7 @@ def _logic(nodes):
                 n.op = _LOGIC_BINOPS[old]()
                 return f"operator {old.__name__} -> {type(n.op).__name__}"
             out.append((n, arith))
-    for n in _name_calls(nodes, _FUNC_SWAPS):
-        def swapf(n=n):
-            old = n.func.id
-            n.func.id = _FUNC_SWAPS[old]
-            return f"{old}() -> {n.func.id}()"
-        out.append((n, swapf))
-    return out
+    return out + [c for c in _renames(nodes, _FUNC_SWAPS) if isinstance(c[0].func, ast.Name)]
 
 
 def _io_format(nodes):

@@ -63,9 +63,9 @@ def code_targets(kinds: list[str], injections: list[CodeInjection], solutions: l
 
 
 def to_code_critique_sft(c: CodeCritique) -> CritiqueSFTRecord:
-    return CritiqueSFTRecord(instruction=render("critique_code", problem=c.problem, code=c.code).split("\n## Problem")[0],
-                             input=f"## Problem\n```python\n{c.problem}\n```\n\n## Solution\n```python\n{c.code}\n```",
-                             output=c.critique)
+    """The critic's prompt as instruction and input (the same templates), its critique as output."""
+    return CritiqueSFTRecord(instruction=render("critique_code_instruction"),
+                             input=render("critique_code_input", problem=c.problem, code=c.code), output=c.critique)
 
 
 class CritiqueCode:

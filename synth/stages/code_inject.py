@@ -9,6 +9,7 @@ what execution says, not what the operator meant. Keep rates are reported per ty
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -62,7 +63,7 @@ class InjectCodeErrors:
                     report.count(t, "not_applicable")
                     continue
                 jobs.append((seed, sid, model, norm, m))
-        with ThreadPoolExecutor(max_workers=2) as pool:  # each run is its own process
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # each run is its own process
             source_ok = dict(zip([(o[0].seed_id, o[1]) for o in originals], pool.map(
                 lambda o: run_program(checking_program(o[0], o[2]), self.limits).passed, originals)))
             results = list(pool.map(lambda j: run_program(checking_program(j[0], j[4].code), self.limits), jobs))
