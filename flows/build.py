@@ -13,7 +13,7 @@ from contextlib import nullcontext
 import shutil
 import subprocess
 
-import flows  # noqa: F401  (Prefect environment defaults)
+from flows import run_logs  # first: Prefect environment defaults
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
@@ -155,29 +155,31 @@ def build_dataset(recipe_path: str, data_dir: Optional[str] = None, progress: bo
     default) a build that was killed resumes where it stopped when run again. With `shards` > 1 in
     the recipe, or `distributed` (the flow's task runner is Ray), the seeds are split into shards run
     as independent tasks, merged in seed order, then filtered once: the same files either way."""
-    ctx = pipeline.start_build(recipe_path, data_dir, progress=progress, flow_run_id=str(flow_run.get_id() or ""),
-                               use_cache=use_cache)
-    tables = pipeline.Tables()
-    on_gpu = gpu_stages(ctx)
-    if on_gpu:
-        ensure_gpu_limit()
-    names = ctx.recipe.stage_names()
-    if ctx.recipe.shards > 1 or distributed:
-        tables = stage_task.with_options(name="seeds")(ctx, "seeds", quote(tables), False)
-        tables = _run_shards(ctx, tables, distributed)
-        names = ["filter"] if "filter" in names else []
-    for name in names:
-        gpu = name in on_gpu
-        # quote: Prefect would otherwise walk every record of every table looking for futures.
-        tables = stage_task.with_options(name=name, tags=[GPU_TAG] if gpu else [])(ctx, name, quote(tables), gpu)
-    files = write_task(ctx, quote(pipeline.output_tables(ctx, tables)))
-    validations = validate_task(ctx, files)
-    reports, usage = tables.reports, tables.usage
-    registered = register_task(ctx, files, reports, usage, validations)
-    pipeline.check_gate(validations, registered)
-    hub_dir = stage_hub_task(ctx, registered)
-    summary = pipeline.summarize(ctx, registered, reports, usage, validations, files, hub_dir)
-    build_artifact(summary)
+    with run_logs():
+        ctx = pipeline.start_build(recipe_path, data_dir, progress=progress, flow_run_id=str(flow_run.get_id() or ""),
+                                   use_cache=use_cache)
+        tables = pipeline.Tables()
+        on_gpu = gpu_stages(ctx)
+        if on_gpu:
+            ensure_gpu_limit()
+        names = ctx.recipe.stage_names()
+        if ctx.recipe.shards > 1 or distributed:
+            tables = stage_task.with_options(name="seeds")(ctx, "seeds", quote(tables), False)
+            tables = _run_shards(ctx, tables, distributed)
+            names = ["filter"] if "filter" in names else []
+        for name in names:
+            gpu = name in on_gpu
+            # quote: Prefect would otherwise walk every record of every table looking for futures.
+            tables = stage_task.with_options(name=name, tags=[GPU_TAG] if gpu else [])(ctx, name, quote(tables), gpu)
+        files = write_task(ctx, quote(pipeline.output_tables(ctx, tables)))
+        validations = validate_task(ctx, files)
+        reports, usage = tables.reports, tables.usage
+        registered = register_task(ctx, files, reports, usage, validations)
+        pipeline.check_gate(validations, registered)
+        hub_dir = stage_hub_task(ctx, registered)
+        summary = pipeline.summarize(ctx, registered, reports, usage, validations, files, hub_dir)
+        build_artifact(summary)
+        console.build_summary(summary)  # to the console and the run's logs
     return summary
 
 
