@@ -187,6 +187,9 @@ def run_build(recipe_path: str, data_dir: Optional[str] = None, progress: bool =
               runner: str = "local", ray_address: Optional[str] = None) -> BuildSummary:
     """`synth build`: the flow in this process, or with its shard tasks on Ray (prefect-ray's
     RayTaskRunner; a local Ray instance unless `ray_address` names a cluster)."""
+    from flows.server_guard import guard_temporary_server
+
+    guard_temporary_server()  # a build killed with SIGKILL must not leave Prefect's temporary server running
     if runner == "local":
         return build_dataset(recipe_path, data_dir, progress=progress, use_cache=use_cache)
     if runner != "ray":

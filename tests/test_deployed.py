@@ -222,3 +222,45 @@ def test_scheduled_deployment_fires_and_a_worker_runs_it(services, tmp_path):
     assert run["state_type"] == "FAILED" and "`repo_id`" in run["state"]["message"], run["state"]
     assert run["run_count"] == 1  # not retried
 
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Pids of live processes whose environment holds `marker` (this test's private PREFECT_HOME)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker.encode() in (proc / "environ").read_bytes() and (proc / "stat").read_text().split()[2] != "Z":
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_killed_build_leaves_no_prefect_server(tmp_path):
+    """`synth build` in Prefect's ephemeral mode, killed with SIGKILL mid-build: the temporary
+    server it started does not outlive it."""
+    recipe = tmp_path / "slow.yaml"
+    recipe.write_text(SMOKE_RECIPE.replace("count: 6", "count: 60000").replace("scheduled-smoke", "killed-build"))
+    home = str(tmp_path / "prefect-home-killed")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=home, PREFECT_SERVER_ANALYTICS_ENABLED="false", HOME=str(tmp_path))
+    log = (tmp_path / "build.log").open("w")
+    build = subprocess.Popen([str(Path(sys.executable).parent / "synth"), "build", str(recipe), "--data-dir",
+                              str(tmp_path / "data")], env=env, stdout=log, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while "seeds" not in (tmp_path / "build.log").read_text() and time.monotonic() < deadline:
+            assert build.poll() is None, (tmp_path / "build.log").read_text()[-3000:]
+            time.sleep(0.5)
+        started = [p for p in _processes_with(home) if p != build.pid]
+        assert started, "the build started no temporary server (nothing to check)"
+        build.kill()  # SIGKILL: no atexit handler runs
+        build.wait()
+        deadline = time.monotonic() + 30
+        while _processes_with(home) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _processes_with(home), [Path(f"/proc/{p}/cmdline").read_bytes()[:200] for p in _processes_with(home)]
+    finally:
+        for pid in _processes_with(home):
+            os.kill(pid, signal.SIGKILL)
