@@ -7,6 +7,7 @@ rounds alternate (raw, engine, raw, engine, ...) so drift on a shared machine hi
 
     .venv/bin/python bench/generation.py                 # 256 prompts, 64 tokens, 1 round
     .venv/bin/python bench/generation.py --rounds 3 --n 4
+    .venv/bin/python bench/generation.py --small         # 8 prompts, 16 tokens (the test suite runs this)
 """
 
 from __future__ import annotations
@@ -16,14 +17,20 @@ import statistics
 import time
 
 
-def main() -> None:
+def main(argv: list[str] | None = None, close: bool = True) -> dict[str, float]:
+    """Returns the medians and their ratio; `close=False` keeps the engine for the caller (a test
+    session shares one)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prompts", type=int, default=256)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--n", type=int, default=1, help="samples per prompt")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--model", default="embedded:smollm2-135m-instruct")
-    args = ap.parse_args()
+    ap.add_argument("--max-model-len", type=int, default=1024)
+    ap.add_argument("--small", action="store_true", help="8 prompts, 16 tokens: checks the bench runs")
+    args = ap.parse_args(argv)
+    if args.small:
+        args.prompts, args.max_tokens, args.rounds = 8, 16, 1
 
     from vllm import SamplingParams
 
@@ -33,10 +40,11 @@ def main() -> None:
     from synth.seeds import load_seeds
     from synth.stages.generate import prompt_messages, request_seed
 
-    spec = VLLMModel(model=args.model, sampling=Sampling(temperature=0.8, top_p=0.95, max_tokens=args.max_tokens))
+    spec = VLLMModel(model=args.model, max_model_len=args.max_model_len,
+                     sampling=Sampling(temperature=0.8, top_p=0.95, max_tokens=args.max_tokens))
     seeds = load_seeds(ProceduralSeeds(type="procedural", count=args.prompts, seed=99, min_steps=1, max_steps=3))
     requests = [ChatRequest(messages=prompt_messages("solve_math", s.problem), sampling=spec.sampling, n=args.n,
-                            seed=request_seed(0, s.seed_id)) for s in seeds]
+                            seed=request_seed(0, "bench", s.seed_id)) for s in seeds]
     t0 = time.perf_counter()
     backend = engine.get_backend(spec)
     print(f"engine start: {time.perf_counter() - t0:.1f} s ({backend.identity})", flush=True)
@@ -69,7 +77,9 @@ def main() -> None:
     print(f"raw vllm.LLM.chat  {raw_rate:8.1f} tok/s")
     print(f"synth engine       {eng_rate:8.1f} tok/s")
     print(f"ratio engine/raw   {eng_rate / raw_rate:8.3f}  (goal >= 0.95)")
-    engine.close_all()
+    if close:
+        engine.close_all()
+    return {"raw_tokens_per_s": raw_rate, "engine_tokens_per_s": eng_rate, "ratio": eng_rate / raw_rate}
 
 
 if __name__ == "__main__":  # vLLM may start worker processes with spawn

@@ -20,7 +20,7 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
 from synth import console, pipeline
-from synth.errors import GenerationError
+from synth.errors import GenerationError, RequestRefused
 from synth.pipeline import BuildContext, BuildSummary
 
 # Prefect's own task caching is off: the response cache is the one resume mechanism (a rerun of a
@@ -32,9 +32,10 @@ TRANSIENT = (GenerationError, ConnectionError, TimeoutError)
 
 def retry_transient(task, task_run, state) -> bool:
     """Retry a stage only for errors that may pass (a model server down, a timeout): a bad recipe, a
-    broken seed file or a failed validation fails at once."""
+    broken seed file, a refused request (401, 404, a wrong model name) or a failed validation fails
+    at once."""
     exc = state.result(raise_on_failure=False)
-    return isinstance(exc, TRANSIENT)
+    return isinstance(exc, TRANSIENT) and not isinstance(exc, RequestRefused)
 
 
 def has_gpu() -> bool:

@@ -143,7 +143,7 @@ class _Fetcher:
             except GenerationError as e:
                 where = (f"Finished responses are in the response cache {self.cache.path}: run the same build "
                          f"again to resume." if self.cache else "No response cache was in use: nothing was kept.")
-                raise GenerationError(f"stage {self.usage.stage}: {e} {where}") from None
+                raise type(e)(f"stage {self.usage.stage}: {e} {where}") from None  # RequestRefused stays one
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:  # a backend broke its contract: say so rather than return holes
             raise RuntimeError(f"backend {self.spec.backend} returned no result for {len(missing)} requests")

@@ -28,3 +28,8 @@ class ValidationFailed(SynthError):
 class GenerationError(SynthError):
     """Requests to a model failed for good (after retries). What finished is in the response cache,
     so running the same build again resumes from there."""
+
+
+class RequestRefused(GenerationError):
+    """The model's server refused a request (401, 404, a wrong model name, a bad setting): asking
+    again cannot help, so orchestrators must not retry it (flows/build.py's retry condition)."""

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from synth import pipeline
-from synth.errors import GenerationError, RecipeError, SynthError
+from synth.errors import GenerationError, RecipeError, RequestRefused, SynthError
 from tests.conftest import GSM8K_TRAIN, REPO
 
 
@@ -30,7 +30,7 @@ def test_stage_retries_transient_errors_only(prefect_harness, tmp_path, monkeypa
 
     from flows.build import stage_task
 
-    calls = {"transient": 0, "recipe": 0}
+    calls = {"transient": 0, "recipe": 0, "refused": 0}
 
     def flaky(ctx, t):
         calls["transient"] += 1
@@ -42,7 +42,12 @@ def test_stage_retries_transient_errors_only(prefect_harness, tmp_path, monkeypa
         calls["recipe"] += 1
         raise RecipeError("bad recipe")
 
+    def refused(ctx, t):
+        calls["refused"] += 1
+        raise RequestRefused("model 'no-such-model' refused a request: HTTP 404")
+
     monkeypatch.setitem(pipeline.STAGES, "flaky", flaky)
+    monkeypatch.setitem(pipeline.STAGES, "refused", refused)
     monkeypatch.setitem(pipeline.STAGES, "broken", broken)
     fast = stage_task.with_options(retry_delay_seconds=0)
     ctx = pipeline.start_build(_recipe(tmp_path, 3, "retry-test"), tmp_path / "data", progress=False)
@@ -55,6 +60,9 @@ def test_stage_retries_transient_errors_only(prefect_harness, tmp_path, monkeypa
     with pytest.raises(RecipeError):
         run("broken")
     assert calls["recipe"] == 1  # not retried
+    with pytest.raises(RequestRefused):
+        run("refused")
+    assert calls["refused"] == 1  # a GenerationError, but asking again cannot help
 
 
 def test_build_artifact_refresh_and_publish_flows(prefect_harness, tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from synth import engine
 from synth.cache import ResponseCache
-from synth.errors import GenerationError
+from synth.errors import GenerationError, RequestRefused
 from synth.recipe import OpenAIModel, Sampling
 from tests.servers import SERVED_NAME, FlakyProxy
 from tests.test_engine import ANSWER_SCHEMA, requests
@@ -61,7 +61,7 @@ def test_429_503_and_stalls_are_retried_and_change_nothing(vllm_server):
 
 def test_a_refused_request_stops_the_batch_with_what_to_check(vllm_server):
     wrong = spec(vllm_server.base_url, model="no-such-model")
-    with pytest.raises(GenerationError) as err:
+    with pytest.raises(RequestRefused) as err:  # a GenerationError the flows do not retry
         engine.generate("generate", wrong, requests(3, n=1), progress=False)
     message = str(err.value)
     assert "'no-such-model'" in message and "HTTP 404" in message and "/models" in message

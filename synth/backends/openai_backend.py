@@ -16,7 +16,7 @@ import random
 from typing import Optional
 
 from synth.backends.base import ChatRequest, Completion, OnDone, Sample, derive_seed
-from synth.errors import GenerationError, ModelError
+from synth.errors import GenerationError, ModelError, RequestRefused
 from synth.recipe import OpenAIModel
 
 
@@ -88,7 +88,7 @@ class OpenAIBackend:
             try:
                 await asyncio.gather(*(one(p, r) for p, r in enumerate(requests)))
             except _Fatal as e:
-                raise GenerationError(
+                raise RequestRefused(
                     f"model {spec.model!r} at {spec.base_url} refused a request: {e}. Check the model name "
                     f"(GET {spec.base_url.rstrip('/')}/models lists what the server serves), the key and the "
                     f"request settings.") from None

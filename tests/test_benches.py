@@ -1,0 +1,33 @@
+"""Every bench's small mode runs here, so a bench that breaks fails CI instead of rotting. These are
+not timing tests: the figures are printed by the benches, and only their presence and sanity are
+checked (a rate is positive and finite; the engine/raw ratio is a ratio of two real runs)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+from tests.conftest import REPO
+
+
+def _bench(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generation_bench_small_mode(capsys):
+    """Through the session's vLLM engine (close=False keeps it for the other tests)."""
+    figures = _bench("generation").main(["--small"], close=False)
+    assert figures["raw_tokens_per_s"] > 0 and figures["engine_tokens_per_s"] > 0
+    assert math.isfinite(figures["ratio"]) and figures["ratio"] > 0
+    assert "ratio engine/raw" in capsys.readouterr().out
+
+
+def test_filters_bench_small_mode(capsys):
+    figures = _bench("filters").main(["--small"])
+    assert {"format", "length", "exact_dedup", "near_dedup", "decontaminate", "whole chain"} <= set(figures)
+    assert all(v > 0 and math.isfinite(v) for v in figures.values())
+    out = capsys.readouterr().out
+    assert "2,000 records" in out and "records/s" in out
