@@ -35,11 +35,28 @@ def extract_code(text: str, header: str = "") -> Optional[str]:
     return None
 
 
-def checking_program(seed: Seed, code: str) -> str:
+class CheckingProgram(str):
+    """The whole program as text (what HumanEval's harness runs), which also knows its parts: the
+    reply's code (untrusted) apart from the problem's prompt and tests (trusted), so the sandbox runs
+    the tests in a process the reply cannot reach (synth/sandbox.py)."""
+
+    solution: str
+    prelude: str
+    tests: str
+    entry_point: str
+
+    def __new__(cls, solution: str, prelude: str, tests: str, entry_point: str) -> "CheckingProgram":
+        self = super().__new__(cls, f"{solution}\n\n{tests}\n\ncheck({entry_point})\n")
+        self.solution, self.prelude, self.tests, self.entry_point = solution, prelude, tests, entry_point
+        return self
+
+
+def checking_program(seed: Seed, code: str) -> CheckingProgram:
     """The solution, with the problem's own header (imports, helper functions) first when the reply
     left it out, then the tests, then the call that runs them."""
-    assert seed.tests is not None and seed.entry_point is not None
+    if seed.tests is None or seed.entry_point is None:
+        raise ValueError(f"seed {seed.seed_id} has no tests or entry point: it is not a code problem")
     defines = re.search(rf"^\s*def\s+{re.escape(seed.entry_point)}\s*\(", code, re.M)
     body = code if defines else seed.problem + code  # a reply with only the function's body
     header = seed.problem.split(f"def {seed.entry_point}", 1)[0] if defines else ""
-    return f"{header}\n{body}\n\n{seed.tests}\n\ncheck({seed.entry_point})\n"
+    return CheckingProgram(f"{header}\n{body}", seed.problem, seed.tests, seed.entry_point)

@@ -65,6 +65,7 @@ def test_code_injection_recipe(prefect_harness, tmp_path):
         assert CODE_ERROR_TYPES[r.error_type] == r.category
         assert (r.changed_start, r.changed_end) == changed_lines(r.original_code, r.corrupted_code)
     assert "## Code bugs and their checks" in card and "| incomplete_structure | syntax |" in card
+    assert "without OS isolation" not in card  # namespaces, the default
 
 
 def _record_critic_answer(recipe, data) -> str:
@@ -112,3 +113,14 @@ def test_code_critique_recipe(prefect_harness, tmp_path):
     assert set(stage["dropped"]) <= {"no_verdict", "verdict_disagrees"}
     assert len(tables["critique_sft"]) == len(crit)
     assert all("\\conclusion{" in r["output"] and "## Solution" in r["input"] for r in tables["critique_sft"])
+
+
+def test_process_only_isolation_is_stated_on_the_card(prefect_harness, tmp_path):
+    """A recipe that opts out of namespaces (`isolation: process`) still builds, and its card says
+    that its programs ran without OS isolation."""
+    recipe = shrink("humaneval-code-injection.yaml", tmp_path, **{
+        "seeds.limit": 2, "stages.code_inject.max_per_source": 2, "stages.code_inject.isolation": "process"})
+    summary, tables = build(prefect_harness, recipe, tmp_path)
+    card = check_common(summary, tables, "error_injection", ["arXiv:2407.06153"])
+    assert "## Code ran without OS isolation" in card and "`isolation: process` for code_inject" in card
+    assert tables["code_injections"]

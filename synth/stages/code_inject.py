@@ -18,7 +18,7 @@ from schemas import CodeInjection, Seed, Solution
 from synth.code import checking_program
 from synth.inject.code_ops import CODE_ERROR_TYPES, changed_lines, mutate, normalize
 from synth.recipe import CodeInjectStage
-from synth.sandbox import Limits, run_program
+from synth.sandbox import Limits, require_isolation, run_program
 from synth.stages.base import StageReport, StageResult, reject
 from synth.stages.inject import pick_types
 
@@ -63,16 +63,24 @@ class InjectCodeErrors:
                     report.count(t, "not_applicable")
                     continue
                 jobs.append((seed, sid, model, norm, m))
+        if originals:
+            require_isolation(self.config.isolation)  # before running anything
+        isolation = self.config.isolation
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # each run is its own process
             source_ok = dict(zip([(o[0].seed_id, o[1]) for o in originals], pool.map(
-                lambda o: run_program(checking_program(o[0], o[2]), self.limits).passed, originals)))
-            results = list(pool.map(lambda j: run_program(checking_program(j[0], j[4].code), self.limits), jobs))
+                lambda o: run_program(checking_program(o[0], o[2]), self.limits, isolation).passed, originals)))
+            results = list(pool.map(lambda j: run_program(checking_program(j[0], j[4].code), self.limits, isolation),
+                                    jobs))
         out: list[CodeInjection] = []
         for (seed, sid, model, norm, m), r in zip(jobs, results):
             iid = hashlib.sha256(f"{sid}|{seed.seed_id}|{m.error_type}".encode()).hexdigest()[:16]
             if not source_ok[(seed.seed_id, sid)]:
                 report.count(m.error_type, "source_fails_tests")
                 reject(report, rejects, iid, "source_fails_tests", "the original does not pass the tests", {"code": norm})
+                continue
+            if r.status == "error":  # the sandbox failed, not the tests: no label either way
+                report.count(m.error_type, "sandbox_error")
+                reject(report, rejects, iid, "sandbox_error", r.stderr.strip()[-300:], {"code": m.code})
                 continue
             if r.passed:
                 report.count(m.error_type, "tests_still_pass")

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Optional
 
 from schemas import Generation, Seed, Solution
-from synth.answers import answers_match, extract_answer
+from synth.answers import answers_match, read_answer
 from synth.code import checking_program, extract_code
 from synth.recipe import VerifyStage
-from synth.sandbox import Limits, run_program
+from synth.sandbox import Limits, require_isolation, run_program
 from synth.stages.base import StageReport, StageResult
 
 
@@ -28,7 +28,7 @@ def split_steps(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Check:
-    status: str  # correct | incorrect | no_answer | unverified
+    status: str  # correct | incorrect | no_answer | ambiguous | unverified
     answer: Optional[str] = None  # the extracted answer, or the extracted program
     error_type: Optional[str] = None
     error_detail: str = ""
@@ -46,20 +46,31 @@ class VerifyAnswers:
                              cpu_seconds=max(1, int(config.timeout_s)))
 
     def _math(self, g: Generation, seed: Seed) -> Check:
-        answer = extract_answer(g.text)
-        if answer is None:
-            return Check("no_answer")
-        return Check("correct" if answers_match(answer, seed.gold_answer) else "incorrect", answer)
+        """A solution cut off at max_tokens has only the answers it stated, not the last number it
+        reached. One stating different answers is `ambiguous` when one of them is gold's (it is not
+        correct, and not a fair rejected solution either), else plainly incorrect."""
+        reading = read_answer(g.text, finished=g.finish_reason != "length")
+        if reading.status == "none":
+            detail = "cut off at max_tokens before stating an answer" if g.finish_reason == "length" else ""
+            return Check("no_answer", error_detail=detail)
+        if reading.status == "ambiguous":
+            values = [st.value for st in reading.statements]
+            detail = "states different final answers: " + ", ".join(dict.fromkeys(values))
+            if any(answers_match(v, seed.gold_answer) for v in values):
+                return Check("ambiguous", None, error_detail=detail)
+            return Check("incorrect", values[-1], error_detail=detail)
+        return Check("correct" if answers_match(reading.answer, seed.gold_answer) else "incorrect", reading.answer)
 
     def _code(self, g: Generation, seed: Seed) -> Check:
         code = extract_code(g.text, header=seed.problem)
         if code is None:
             return Check("no_answer", error_type="NoCode", error_detail="no Python code in the reply")
-        r = run_program(checking_program(seed, code), self.limits)
+        r = run_program(checking_program(seed, code), self.limits, self.config.isolation)
         if r.passed:
             return Check("correct", code)
-        last = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
-        return Check("incorrect", code, r.error_type, r.error_line or last[:300])
+        if r.status == "error":  # the sandbox failed, not the program: no label either way
+            return Check("unverified", code, r.error_type, f"sandbox error: {r.stderr.strip()[-300:]}")
+        return Check("incorrect", code, r.error_type, r.error_line or r.detail or r.error_type or r.status)
 
     def check(self, g: Generation, seed: Seed) -> Check:
         if not self.check_answers:
@@ -72,6 +83,8 @@ class VerifyAnswers:
         t0 = time.perf_counter()
         by_id = {s.seed_id: s for s in seeds}
         report = StageReport(self.name, unit_in="solutions", unit_out="solutions", n_in=len(generations))
+        if self.check_answers and any(by_id[g.seed_id].tests is not None for g in generations):
+            require_isolation(self.config.isolation)  # before running anything
         # Programs run in their own processes: threads only wait on them.
         workers = self.config.workers or os.cpu_count() or 1
         with ThreadPoolExecutor(max_workers=workers) as pool:
