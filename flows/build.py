@@ -20,6 +20,7 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
 from synth import console, pipeline
+from synth.gc import release_build_lock
 from synth.errors import GenerationError, RequestRefused
 from synth.pipeline import BuildContext, BuildSummary
 
@@ -149,6 +150,32 @@ def _run_shards(ctx: BuildContext, tables: pipeline.Tables, distributed: bool) -
     return pipeline.merge_shards(tables, [f.result() for f in futures])
 
 
+def _stages_to_version(ctx: BuildContext, distributed: bool) -> BuildSummary:
+    """Every stage, then write, validate, register and stage for the Hub."""
+    tables = pipeline.Tables()
+    on_gpu = gpu_stages(ctx)
+    if on_gpu:
+        ensure_gpu_limit()
+    names = ctx.recipe.stage_names()
+    if ctx.recipe.shards > 1 or distributed:
+        tables = stage_task.with_options(name="seeds")(ctx, "seeds", quote(tables), False)
+        tables = _run_shards(ctx, tables, distributed)
+        names = ["filter"] if "filter" in names else []
+    for name in names:
+        gpu = name in on_gpu
+        # quote: Prefect would otherwise walk every record of every table looking for futures.
+        tables = stage_task.with_options(name=name, tags=[GPU_TAG] if gpu else [])(ctx, name, quote(tables), gpu)
+    files = write_task(ctx, quote(pipeline.output_tables(ctx, tables)))
+    validations = validate_task(ctx, files)
+    reports, usage = tables.reports, tables.usage
+    registered = register_task(ctx, files, reports, usage, validations)
+    pipeline.check_gate(validations, registered)
+    hub_dir = stage_hub_task(ctx, registered)
+    summary = pipeline.summarize(ctx, registered, reports, usage, validations, files, hub_dir)
+    build_artifact(summary)
+    return summary
+
+
 @flow(name="build-dataset", log_prints=False, validate_parameters=True)
 def build_dataset(recipe_path: str, data_dir: Optional[str] = None, progress: bool = True,
                   use_cache: bool = True, distributed: bool = False) -> BuildSummary:
@@ -159,27 +186,10 @@ def build_dataset(recipe_path: str, data_dir: Optional[str] = None, progress: bo
     with run_logs():
         ctx = pipeline.start_build(recipe_path, data_dir, progress=progress, flow_run_id=str(flow_run.get_id() or ""),
                                    use_cache=use_cache)
-        tables = pipeline.Tables()
-        on_gpu = gpu_stages(ctx)
-        if on_gpu:
-            ensure_gpu_limit()
-        names = ctx.recipe.stage_names()
-        if ctx.recipe.shards > 1 or distributed:
-            tables = stage_task.with_options(name="seeds")(ctx, "seeds", quote(tables), False)
-            tables = _run_shards(ctx, tables, distributed)
-            names = ["filter"] if "filter" in names else []
-        for name in names:
-            gpu = name in on_gpu
-            # quote: Prefect would otherwise walk every record of every table looking for futures.
-            tables = stage_task.with_options(name=name, tags=[GPU_TAG] if gpu else [])(ctx, name, quote(tables), gpu)
-        files = write_task(ctx, quote(pipeline.output_tables(ctx, tables)))
-        validations = validate_task(ctx, files)
-        reports, usage = tables.reports, tables.usage
-        registered = register_task(ctx, files, reports, usage, validations)
-        pipeline.check_gate(validations, registered)
-        hub_dir = stage_hub_task(ctx, registered)
-        summary = pipeline.summarize(ctx, registered, reports, usage, validations, files, hub_dir)
-        build_artifact(summary)
+        try:
+            summary = _stages_to_version(ctx, distributed)
+        finally:
+            release_build_lock(ctx.build_dir)  # a failed build's folder is then `synth gc`'s (a no-op once registered)
         console.build_summary(summary)  # to the console and the run's logs
     return summary
 

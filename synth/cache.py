@@ -55,8 +55,22 @@ def _encode(c: Completion) -> str:
 
 
 def _decode(text: str) -> Completion:
-    d = json.loads(text)
-    return Completion(samples=[Sample(**s) for s in d["samples"]], prompt_tokens=d["prompt_tokens"], cached=True)
+    """A stored response, checked field by field: a damaged row raises ValueError saying what is wrong
+    (it is never replayed as a response the model did not give)."""
+    try:
+        d = json.loads(text)
+    except (json.JSONDecodeError, TypeError) as e:
+        raise ValueError(f"not JSON ({e})") from None
+    if not isinstance(d, dict) or not isinstance(d.get("samples"), list) or type(d.get("prompt_tokens")) is not int:
+        raise ValueError("not an object with a `samples` list and an integer `prompt_tokens`")
+    samples = []
+    for i, s in enumerate(d["samples"]):
+        if (not isinstance(s, dict) or set(s) != {"text", "finish_reason", "completion_tokens"}
+                or not isinstance(s["text"], str) or not isinstance(s["finish_reason"], (str, type(None)))
+                or type(s["completion_tokens"]) is not int):
+            raise ValueError(f"sample {i} is not {{text: str, finish_reason: str, completion_tokens: int}}")
+        samples.append(Sample(**s))
+    return Completion(samples=samples, prompt_tokens=d["prompt_tokens"], cached=True)
 
 
 class ResponseCache:
@@ -74,17 +88,51 @@ class ResponseCache:
             self._con.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process
             self._con.execute(_DDL)
         except sqlite3.DatabaseError as e:
-            raise SynthError(f"response cache {self.path}: cannot open ({e}); move it away to start a new "
-                             f"cache, or run without one (synth build --no-cache)") from None
+            raise self._error(e) from None
+
+    def damaged(self, problem: object) -> SynthError:
+        """The one message for a cache that cannot be used: which file, and what to do."""
+        return SynthError(
+            f"response cache {self.path} is damaged ({problem}). Move it away to start a new cache "
+            f"(mv {self.path} {self.path}.damaged; the build then sends its requests again), or build "
+            f"without it (synth build --no-cache)")
+
+    def _error(self, e: sqlite3.DatabaseError) -> SynthError:
+        if "locked" in str(e) or "busy" in str(e):  # another process held it past the timeout: not damage
+            return SynthError(f"response cache {self.path} is held by another process ({e}); try again when "
+                              f"it finishes, or build with --no-cache")
+        return self.damaged(e)
+
+    def check(self) -> None:
+        """Reads the cache's schema and every page's structure (SQLite's quick_check) before a build
+        runs, so a damaged file stops the build before its first stage."""
+        with self._lock:
+            try:
+                cols = [r[1] for r in self._con.execute("PRAGMA table_info(responses)")]
+                problems = [r[0] for r in self._con.execute("PRAGMA quick_check")]
+            except sqlite3.DatabaseError as e:
+                raise self._error(e) from None
+        if cols != ["key", "model", "response", "created_at"]:
+            raise self.damaged(f"table `responses` has columns {cols}")
+        if problems != ["ok"]:
+            raise self.damaged("; ".join(problems[:3]))
 
     def get_many(self, keys: list[str]) -> dict[str, Completion]:
         out: dict[str, Completion] = {}
         with self._lock:
             for i in range(0, len(keys), 500):
                 chunk = keys[i:i + 500]
-                rows = self._con.execute(
-                    f"SELECT key, response FROM responses WHERE key IN ({','.join('?' * len(chunk))})", chunk)
-                out.update((k, _decode(v)) for k, v in rows)
+                try:
+                    rows = self._con.execute(
+                        f"SELECT key, response FROM responses WHERE key IN ({','.join('?' * len(chunk))})",
+                        chunk).fetchall()
+                except sqlite3.DatabaseError as e:
+                    raise self._error(e) from None
+                for k, v in rows:
+                    try:
+                        out[k] = _decode(v)
+                    except ValueError as e:
+                        raise self.damaged(f"the stored response under key {k[:16]}… is {e}") from None
         return out
 
     def put_many(self, items: Iterable[tuple[str, str, Completion]]) -> None:
@@ -92,10 +140,19 @@ class ResponseCache:
         now = time.time()
         rows = [(k, model, _encode(c), now) for k, model, c in items]
         with self._lock:
-            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                self._con.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as e:
+                raise self._error(e) from None
             try:
                 self._con.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)", rows)
                 self._con.execute("COMMIT")
+            except sqlite3.DatabaseError as e:
+                try:
+                    self._con.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the error below is the one to report
+                raise self._error(e) from None
             except BaseException:
                 self._con.execute("ROLLBACK")
                 raise

@@ -5,13 +5,24 @@ files, commit (every file inline: `preupload` answers "regular" for all), create
 and tags, and download files; it keeps every commit's files, so a test can check what landed where.
 It can be told to fail one endpoint, to test that a failed publish leaves the repo as it was.
 It checks the bearer token when one is configured, and records every Authorization header it saw.
+
+Run as a process (`python -m tests.hub_server --state FILE`), it keeps its repos in FILE (written
+after every change, atomically) and can kill itself with SIGKILL just before or just after handling
+a named endpoint (`--kill-before commit:main`, `--kill-after commit:main`: the change is applied and
+saved, the answer never sent), so a test can stop the Hub at an exact point of a publish, start it
+again on the same port from the same state, and retry. `--hang-before NAME` leaves the first such
+request unanswered (and writes `FILE.hang:NAME`), so a test can kill the publishing client there.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import json
+import os
+import pickle
+import signal
 import threading
 import urllib.parse
 from dataclasses import dataclass, field
@@ -33,15 +44,38 @@ class Repo:
         return oid
 
 
+def git_blob_id(content: bytes) -> str:
+    """The object id git (and the Hub's tree API) gives a file's content."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
 class FakeHub:
-    def __init__(self, token: str | None = None):
+    def __init__(self, token: str | None = None, port: int = 0, state: str | None = None,
+                 kill_before: tuple[str, ...] = (), kill_after: tuple[str, ...] = (),
+                 hang_before: tuple[str, ...] = ()):
         self.token = token
-        self.repos: dict[str, Repo] = {}
+        self.state = state
+        self.repos: dict[str, Repo] = load_state(state) if state and os.path.exists(state) else {}
         self.fail: set[str] = set()  # endpoint names to answer with HTTP 500
+        self.kill_before, self.kill_after = set(kill_before), set(kill_after)
+        self.hang_before = set(hang_before)  # the first such request is never answered (its client can be killed)
         self.auth_headers: list[str] = []
         self.requests: list[str] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def changed(self, name: str) -> None:
+        """After a change: saved to the state file, then the process killed if told to die here."""
+        if self.state:
+            tmp = f"{self.state}.tmp"
+            with open(tmp, "wb") as f:
+                pickle.dump(self.repos, f)
+            os.replace(tmp, self.state)
+        if name.startswith("hang:") and self.state:
+            open(f"{self.state}.{name}", "w").close()
+            return
+        if name in self.kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
 
     @property
     def url(self) -> str:
@@ -85,6 +119,12 @@ class FakeHub:
                 auth = self.headers.get("Authorization", "")
                 hub.auth_headers.append(auth)
                 hub.requests.append(f"{self.command} {name}")
+                if name in hub.kill_before:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                if name in hub.hang_before:
+                    hub.hang_before.discard(name)
+                    hub.changed(f"hang:{name}")  # saved, so a test can see the request arrived
+                    threading.Event().wait()
                 if name in hub.fail:
                     self._send(500, {"error": f"injected failure of {name}"})
                     return False
@@ -121,7 +161,7 @@ class FakeHub:
                     except KeyError:
                         return self._send(404, {"error": "Revision not found"}, {"X-Error-Code": "RevisionNotFound"})
                     return self._send(200, [{"type": "file", "path": p, "size": len(c),
-                                             "oid": hashlib.sha1(c).hexdigest()} for p, c in sorted(files.items())])
+                                             "oid": git_blob_id(c)} for p, c in sorted(files.items())])
                 if parts[:2] == ["api", "datasets"] and len(parts) >= 6 and parts[4] == "revision":
                     repo_id = "/".join(parts[2:4])
                     if not self._authorized("revision"):
@@ -156,6 +196,7 @@ class FakeHub:
                         return
                     refs = hub.repos[repo_id].branches if kind == "branch" else hub.repos[repo_id].tags
                     refs.pop(name, None)
+                    hub.changed(f"delete_{kind}")
                     return self._send(200, {})
                 self._send(404, {"error": f"not implemented: DELETE {path}"})
 
@@ -172,6 +213,7 @@ class FakeHub:
                                                 "url": f"{hub.url}/datasets/{repo_id}"})
                     repo = hub.repos[repo_id] = Repo()
                     repo.branches["main"] = repo.commit({".gitattributes": b"*.parquet filter=lfs\n"}, None, "initial")
+                    hub.changed("create_repo")
                     return self._send(200, {"url": f"{hub.url}/datasets/{repo_id}", "name": repo_id})
                 if path == "/api/validate-yaml":
                     return self._send(200, {}) if self._authorized("validate_yaml") else None
@@ -208,6 +250,7 @@ class FakeHub:
                             return self._send(400, {"error": f"unsupported commit line {x['key']}"})
                     oid = repo.commit(files, head, header.get("summary", ""))
                     repo.branches[rev] = oid
+                    hub.changed(f"commit:{rev}")
                     return self._send(200, {"commitUrl": f"{hub.url}/datasets/{repo_id}/commit/{oid}",
                                             "commitOid": oid, "pullRequestUrl": None})
                 if action == "branch":
@@ -216,13 +259,37 @@ class FakeHub:
                     if rev in repo.branches:
                         return self._send(409, {"error": "Reference already exists"})
                     repo.branches[rev] = repo.branches.get(start) or repo.tags.get(start) or start
+                    hub.changed("branch")
                     return self._send(200, {})
                 if action == "tag":
                     req = json.loads(body)
                     if req["tag"] in repo.tags:
                         return self._send(409, {"error": "Reference already exists"})
                     repo.tags[req["tag"]] = repo.branches.get(rev) or repo.tags.get(rev) or rev
+                    hub.changed("tag")
                     return self._send(200, {})
                 self._send(404, {"error": f"not implemented: POST {path}"})
 
         return Handler
+
+
+def load_state(path: str) -> dict[str, Repo]:
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="the loopback Hub stand-in as a process")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--state", required=True)
+    parser.add_argument("--token")
+    parser.add_argument("--kill-before", action="append", default=[])
+    parser.add_argument("--kill-after", action="append", default=[])
+    parser.add_argument("--hang-before", action="append", default=[])
+    args = parser.parse_args()
+    from tests.hub_server import FakeHub  # noqa: F811  (the module's own classes, so the state file unpickles anywhere)
+
+    hub = FakeHub(args.token, args.port, args.state, tuple(args.kill_before), tuple(args.kill_after),
+                  tuple(args.hang_before))
+    print(hub.url, flush=True)
+    hub.server.serve_forever()

@@ -32,6 +32,13 @@ def recipe(folder: Path, limit: int, name: str = "r.yaml", **extra) -> Path:
     return path
 
 
+def rows(data: Path, version: str, table: str, split: str | None = None) -> int:
+    """Rows the catalog records for a table of a version (all its split files, or one split's)."""
+    files = Catalog(data / "catalog.duckdb").query(
+        "SELECT path, rows FROM files WHERE version = ? AND table_name = ?", [version, table])
+    return sum(f["rows"] for f in files if split is None or Path(f["path"]).name.startswith(f"{split}-"))
+
+
 @pytest.fixture(scope="module")
 def two_versions(prefect_harness, tmp_path_factory):
     """1.0.0 from 20 problems, then 1.1.0 from 30 (a changed recipe: its parent is 1.0.0)."""
@@ -52,9 +59,9 @@ def test_versions_parent_and_load(two_versions):
     info = Catalog(data / "catalog.duckdb").version_info(second.dataset, "1.1.0")
     assert info["parent_version"] == "1.0.0"
     latest = synth.load(first.dataset, data_dir=data)  # latest version, default config
-    assert len(latest) == second.rows["processbench"] and "label" in latest.column_names
+    assert len(latest) == rows(data, "1.1.0", "processbench") and "label" in latest.column_names
     old = synth.load(first.dataset, "1.0.0", table="injections", data_dir=data)
-    assert len(old) == first.rows["injections"]
+    assert len(old) == rows(data, "1.0.0", "injections")
     with pytest.raises(SynthError, match="has no table 'pairs'"):
         synth.load(first.dataset, table="pairs", data_dir=data)
     with pytest.raises(SynthError, match="no dataset 'nope'"):
@@ -64,13 +71,13 @@ def test_versions_parent_and_load(two_versions):
 def test_sql_show_and_diff(two_versions):
     data, first, second = two_versions
     runner = CliRunner()
-    schema = first.dataset.replace("-", "_")
+    schema = first.dataset  # one schema per dataset, named as the dataset
     out = runner.invoke(app, ["catalog", "sql", f'SELECT count(*) AS n FROM "{schema}".processbench',
                               "--data-dir", str(data), "--json"])
-    assert out.exit_code == 0 and f'"n": {second.rows["processbench"]}' in out.output
+    assert out.exit_code == 0 and f'"n": {rows(data, "1.1.0", "processbench")}' in out.output
     out = runner.invoke(app, ["catalog", "sql", f'SELECT count(*) AS n FROM "{schema}".processbench_v1_0_0',
                               "--data-dir", str(data), "--json"])
-    assert f'"n": {first.rows["processbench"]}' in out.output
+    assert f'"n": {rows(data, "1.0.0", "processbench")}' in out.output
     out = runner.invoke(app, ["catalog", "sql", "SELECT * FROM nowhere", "--data-dir", str(data)])
     assert out.exit_code == 1 and "query failed" in out.output
 
@@ -108,7 +115,7 @@ def test_card_says_what_changed_and_every_config_loads(two_versions):
     for cfg in meta["configs"]:
         ds = datasets.load_dataset(str(second.hub_dir), cfg["config_name"], split="train",
                                    cache_dir=str(Path(second.build_dir) / "hf-cache"))
-        assert len(ds) == second.rows[cfg["config_name"]]
+        assert len(ds) == rows(data, "1.1.0", cfg["config_name"], "train")
 
 
 def test_publish_to_a_hub(two_versions, monkeypatch):
@@ -135,10 +142,14 @@ def test_publish_to_a_hub(two_versions, monkeypatch):
         assert [(p["repo_id"], p["tag"], p["commit_oid"]) for p in pubs] == [("org/errors", "v1.0.0",
                                                                                repo.branches["main"])]
         assert all(h == f"Bearer {TOKEN}" for h in hub.auth_headers)
-        # the same tag again is refused: versions are immutable
+        # the same version again: the Hub is read back, found to hold it, and nothing is changed
+        commits = len(repo.commits)
         out = runner.invoke(app, ["publish", f"{first.dataset}@1.0.0", "--repo", "org/errors", "--endpoint", hub.url,
                                   "--data-dir", str(data)])
-        assert out.exit_code == 1 and "already has tag v1.0.0" in out.output
+        assert out.exit_code == 0, out.output
+        assert "holds exactly the" in out.output and "main's head" in out.output
+        assert len(repo.commits) == commits and set(repo.branches) == {"main"}
+        assert len(Catalog(data / "catalog.duckdb").version_info(first.dataset, "1.0.0")["publications"]) == 1
         out = runner.invoke(app, ["publish", first.dataset, "--repo", "org/errors", "--endpoint", hub.url,
                                   "--data-dir", str(data)])  # the latest: 1.1.0
         assert out.exit_code == 0, out.output
@@ -160,7 +171,8 @@ def test_failed_publish_leaves_hub_and_catalog_as_they_were(two_versions, monkey
     before = catalog.query("SELECT count(*) AS n FROM publications")[0]["n"]
     with FakeHub(token=TOKEN) as hub:
         hub.fail.add(failing)
-        with pytest.raises(SynthError, match="main is unchanged and the catalog records nothing"):
+        with pytest.raises(SynthError, match=r"tag v1.0.0 is absent, branch .* is gone, main is at \w+ \(unchanged\); "
+                                             r"the catalog records no publication"):
             publish(catalog, f"{first.dataset}@1.0.0", "org/fails", tmp_path, endpoint=hub.url)
         repo = hub.repos["org/fails"]
         assert set(repo.branches) == {"main"} and repo.tags == {}
