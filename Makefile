@@ -8,7 +8,8 @@ install:
 quickstart: install
 	.venv/bin/synth build recipes/quickstart.yaml
 
-test: install
+test:
+	bash scripts/install.sh --test-tools
 	.venv/bin/python -m pytest -q
 
 clean:

