@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
-AnswerStatus = Literal["correct", "incorrect", "no_answer", "unverified"]  # unverified: the seed has no gold answer
+# unverified: the seed has no gold answer; ambiguous: the solution states different final answers, one of
+# them gold's (never correct, and not a fair rejected one either).
+AnswerStatus = Literal["correct", "incorrect", "no_answer", "ambiguous", "unverified"]
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,7 @@ class ErrorInjection:
     gold_answer: str
     detail: str  # what the operator changed, or the teacher's own explanation
     claimed_error_step: Optional[int] = None  # the teacher's claim (never used as the label)
+    slip: Optional[str] = None  # calculation errors by rule: the slip made (transposed_digits, carry_error, ...)
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,7 @@ class MCStepLabels:
     steps: list[str]
     rollouts: int
     correct_rollouts: list[int]
+    scored_rollouts: list[int]  # rollouts that finished (one cut off at max_tokens is not scored)
     soft_labels: list[float]
     hard_labels: list[bool]
     first_error_step: int  # first step whose hard label is False; -1 when none
@@ -272,6 +276,7 @@ class ProcessBenchRecord:
     steps: list[str]
     final_answer_correct: bool
     label: int
+    seed_id: str  # the seed (problem) it comes from: splits group by it, trainers can too
 
 
 @dataclass(frozen=True)
@@ -282,6 +287,7 @@ class MathShepherdRecord:
     input: str
     label: str
     task: str
+    seed_id: str  # the seed (problem) it comes from: splits group by it, trainers can too
 
 
 @dataclass(frozen=True)
@@ -291,6 +297,7 @@ class PRMStepwiseRecord:
     prompt: str
     completions: list[str]
     labels: list[bool]
+    seed_id: str  # the seed (problem) it comes from: splits group by it, trainers can too
 
 
 @dataclass(frozen=True)
@@ -300,6 +307,7 @@ class CritiqueSFTRecord:
     instruction: str
     input: str
     output: str
+    seed_id: str  # the seed (problem) it comes from: splits group by it, trainers can too
 
 
 @dataclass(frozen=True)
@@ -310,6 +318,7 @@ class DPORecord:
     prompt: list[ChatMessage]
     chosen: list[ChatMessage]
     rejected: list[ChatMessage]
+    seed_id: str  # the seed (problem) it comes from: splits group by it, trainers can too
 
 
 @dataclass(frozen=True)
@@ -344,6 +353,7 @@ class UltraFeedbackRecord:
     completions: list[UFCompletion]
     correct_answers: list[str]
     incorrect_answers: list[str]
+    seed_id: str  # the seed (problem) it comes from: splits group by it, trainers can too
 
 
 # ---- code -----------------------------------------------------------------------------------------

@@ -98,13 +98,14 @@ INJECTION_SCHEMA = _schema(
     ("problem", pa.string(), False), ("original_steps", _STEPS, False), ("corrupted_steps", _STEPS, False),
     ("first_error_step", pa.int32(), False), ("original_answer", pa.string(), False),
     ("corrupted_answer", pa.string(), False), ("gold_answer", pa.string(), False), ("detail", pa.string(), False),
-    ("claimed_error_step", pa.int32(), True),
+    ("claimed_error_step", pa.int32(), True), ("slip", pa.string(), True),
 )
 
 MC_SCHEMA = _schema(
     ("solution_id", pa.string(), False), ("seed_id", pa.string(), False), ("problem", pa.string(), False),
     ("model", pa.string(), False), ("completer", pa.string(), False), ("steps", _STEPS, False),
     ("rollouts", pa.int32(), False), ("correct_rollouts", pa.list_(pa.int32()), False),
+    ("scored_rollouts", pa.list_(pa.int32()), False),
     ("soft_labels", pa.list_(pa.float64()), False), ("hard_labels", pa.list_(pa.bool_()), False),
     ("first_error_step", pa.int32(), False), ("final_answer_correct", pa.bool_(), False),
     ("gold_answer", pa.string(), False),
@@ -125,13 +126,14 @@ CRITIQUE_SCHEMA = _schema(
 PROCESSBENCH_SCHEMA = _schema(
     ("id", pa.string(), False), ("generator", pa.string(), False), ("problem", pa.string(), False),
     ("steps", _STEPS, False), ("final_answer_correct", pa.bool_(), False), ("label", pa.int32(), False),
+    ("seed_id", pa.string(), False),
 )
 MATH_SHEPHERD_SCHEMA = _schema(("input", pa.string(), False), ("label", pa.string(), False),
-                               ("task", pa.string(), False))
+                               ("task", pa.string(), False), ("seed_id", pa.string(), False))
 PRM_STEPWISE_SCHEMA = _schema(("prompt", pa.string(), False), ("completions", _STEPS, False),
-                              ("labels", pa.list_(pa.bool_()), False))
+                              ("labels", pa.list_(pa.bool_()), False), ("seed_id", pa.string(), False))
 CRITIQUE_SFT_SCHEMA = _schema(("instruction", pa.string(), False), ("input", pa.string(), False),
-                              ("output", pa.string(), False))
+                              ("output", pa.string(), False), ("seed_id", pa.string(), False))
 
 CODE_INJECTION_SCHEMA = _schema(
     ("injection_id", pa.string(), False), ("seed_id", pa.string(), False), ("source_id", pa.string(), False),
@@ -177,7 +179,8 @@ PAIR_SCHEMA = _schema(
     ("chosen_answer", pa.string(), True), ("rejected_answer", pa.string(), True), ("gold_answer", pa.string(), True),
     ("chosen_length", pa.int32(), False), ("rejected_length", pa.int32(), False),
 )
-DPO_SCHEMA = _schema(("prompt", _MESSAGES, False), ("chosen", _MESSAGES, False), ("rejected", _MESSAGES, False))
+DPO_SCHEMA = _schema(("prompt", _MESSAGES, False), ("chosen", _MESSAGES, False), ("rejected", _MESSAGES, False),
+                     ("seed_id", pa.string(), False))
 _UF_ANNOTATION = pa.struct([("Rating", pa.string()), ("Rationale", pa.string())])
 ULTRAFEEDBACK_SCHEMA = _schema(
     ("source", pa.string(), False), ("instruction", pa.string(), False), ("models", _STEPS, False),
@@ -185,7 +188,7 @@ ULTRAFEEDBACK_SCHEMA = _schema(
         ("model", pa.string()), ("response", pa.string()),
         ("annotations", pa.struct([(a, _UF_ANNOTATION) for a in ASPECTS])),
         ("fine-grained_score", pa.float64())])), False),
-    ("correct_answers", _STEPS, False), ("incorrect_answers", _STEPS, False),
+    ("correct_answers", _STEPS, False), ("incorrect_answers", _STEPS, False), ("seed_id", pa.string(), False),
 )
 
 

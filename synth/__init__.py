@@ -4,8 +4,9 @@
 """
 
 
-def load(name, version=None, table=None, data_dir=None):
-    """A built version's table as a `datasets.Dataset` (latest version, default config, unless given)."""
+def load(name, version=None, table=None, data_dir=None, split=None):
+    """A built version's table as a `datasets.Dataset` (latest version, default config, all splits,
+    unless given; `split="test"` reads one held-out split)."""
     from synth.access import load as _load
 
-    return _load(name, version, table, data_dir)
+    return _load(name, version, table, data_dir, split)

@@ -46,7 +46,9 @@ def breakdown_rows(stage: dict[str, Any]) -> list[dict[str, Any]]:
             "agreement": kept / parsed if parsed else 0.0,
             "not_applicable": outcomes.get("not_applicable", 0) + outcomes.get("no_plausible_candidate", 0),
             "claims": outcomes.get("claim_matched_label"),
-            "drops": {k: v for k, v in sorted(outcomes.items()) if k not in _NOT_DROPS},
+            "drops": {k: v for k, v in sorted(outcomes.items()) if k not in _NOT_DROPS and not k.startswith("slip:")},
+            # calculation errors: how many kept records made each kind of slip (synth.inject.operators)
+            "slips": {k[5:]: v for k, v in sorted(outcomes.items()) if k.startswith("slip:")},
         })
     return rows
 
@@ -82,8 +84,18 @@ def length_bias(info: dict[str, Any]) -> dict[str, Any] | None:
     pairs = list(zip(t["chosen_length"], t["rejected_length"]))
     longer = sum(c > r for c, r in pairs)
     shorter = sum(c < r for c, r in pairs)
+    share = longer / len(pairs)
+    # The sentence follows the number: Singhal et al. treat a share far from one half as a bias either way.
+    if abs(share - 0.5) <= 0.05:
+        verdict = "close to 50%, so length says little about which response is chosen."
+    elif share > 0.5:
+        verdict = ("above 50%: a model trained on these pairs may learn that longer is better; consider "
+                   "length-controlled training or filtering.")
+    else:
+        verdict = ("below 50%: chosen responses tend to be the shorter ones, so a model trained on these pairs "
+                   "may learn that shorter is better.")
     return {"pairs": len(pairs), "chosen_longer": longer, "rejected_longer": shorter,
-            "same_length": len(pairs) - longer - shorter, "share": longer / len(pairs)}
+            "same_length": len(pairs) - longer - shorter, "share": share, "verdict": verdict}
 
 
 def contamination_report(info: dict[str, Any], recipe: dict[str, Any], limit: int = 10) -> dict[str, Any] | None:
@@ -128,20 +140,56 @@ def card_metadata(info: dict[str, Any], tables: tuple[str, ...]) -> dict[str, An
     rows = max((f["rows"] for f in published), default=0)
     configs = []
     for i, table in enumerate(t for t in tables if any(f["table_name"] == t for f in published)):
-        cfg: dict[str, Any] = {"config_name": table, "data_files": [{"split": "train", "path": f"data/{table}/train-*.parquet"}]}
+        splits = list(dict.fromkeys(Path(f["path"]).name.split("-")[0] for f in published if f["table_name"] == table))
+        splits.sort(key=lambda x: (x != "train", x))
+        cfg: dict[str, Any] = {"config_name": table, "data_files": [
+            {"split": split, "path": f"data/{table}/{split}-*.parquet"} for split in splits]}
         if i == 0:
             cfg["default"] = True
         configs.append(cfg)
     kind = info["dataset_row"]["kind"]
-    return {
+    meta = {
         "license": (recipe.get("publish") or {}).get("license", "apache-2.0"),
         "language": ["en"],
         "task_categories": ["text-generation"],
-        "tags": ["synthetic", "synth", kind, *domain_tags(recipe), *KIND_TAGS[kind]],
+        "tags": list(dict.fromkeys(["synthetic", "synth", kind, *domain_tags(recipe), *KIND_TAGS[kind]])),
         "size_categories": [size_category(rows)],
         "pretty_name": (recipe.get("publish") or {}).get("pretty_name") or info["dataset"],
-        "configs": configs,
     }
+    sources = source_datasets(info)
+    if sources:
+        meta["source_datasets"] = sources
+    meta["configs"] = configs
+    return meta
+
+
+def source_datasets(info: dict[str, Any]) -> list[str]:
+    """The Hub datasets the seeds came from (the card's `source_datasets`), from the lineage: a Hub
+    seed source is recorded as hf://datasets/REPO@COMMIT. Benchmarks are not sources."""
+    return list(dict.fromkeys(l["source"].removeprefix("hf://datasets/").split("@")[0] for l in info["lineage"]
+                              if l["source_kind"] == "seeds" and l["source"].startswith("hf://datasets/")))
+
+
+def repo_id_of(info: dict[str, Any], recipe: dict[str, Any], repo_id: str | None) -> str | None:
+    """The Hub repo the card's load snippet names: the one being published to, else the recipe's
+    publish.repo, else the last one this version was published to."""
+    pubs = info.get("publications") or []
+    return repo_id or (recipe.get("publish") or {}).get("repo") or (pubs[-1]["repo_id"] if pubs else None)
+
+
+def bibtex(info: dict[str, Any], meta: dict[str, Any], repo_id: str | None) -> str:
+    """A BibTeX entry for the dataset itself (as the Hub shows for a dataset), with its version."""
+    year = str(info["created_at"])[:4]
+    key = "".join(c if c.isalnum() else "_" for c in info["dataset"]) + f"_{year}"
+    lines = [f"  title        = {{{{{meta['pretty_name']}}}}}",
+             f"  author       = {{{{{repo_id.split('/')[0] if repo_id else info['dataset']}}}}}",
+             f"  year         = {{{year}}}",
+             f"  version      = {{{info['version']}}}"]
+    if repo_id:
+        lines.append(f"  howpublished = {{\\url{{https://huggingface.co/datasets/{repo_id}}}}}")
+    lines.append(f"  note         = {{Built with synth; fingerprint {info['fingerprint'][:16]}}}")
+    return ("@misc{" + key + ",\n" + ",\n".join(lines) + "\n"
+            "}")
 
 
 def cited_papers(info: dict[str, Any], recipe: dict[str, Any]) -> list[str]:
@@ -154,8 +202,10 @@ def cited_papers(info: dict[str, Any], recipe: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def render_card(info: dict[str, Any], tables: tuple[str, ...], changes: dict[str, Any] | None = None) -> str:
-    """The card; `changes` is synth.access.diff from the parent version, when there is one."""
+def render_card(info: dict[str, Any], tables: tuple[str, ...], changes: dict[str, Any] | None = None,
+                repo_id: str | None = None) -> str:
+    """The card; `changes` is synth.access.diff from the parent version, when there is one; `repo_id`
+    the Hub repo it is published to (the load snippet names it)."""
     from synth.inject.operators import taxonomy
 
     meta = card_metadata(info, tables)
@@ -166,9 +216,12 @@ def render_card(info: dict[str, Any], tables: tuple[str, ...], changes: dict[str
     error_types = sorted({t for f in injected for t in f.get("breakdown", {})})
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
+    repo = repo_id_of(info, recipe, repo_id)
     body = env.get_template("dataset_card.md.j2").render(
         info=info,
         meta=meta,
+        repo_id=repo,
+        bibtex=bibtex(info, meta, repo),
         schemas={t: TABLES[t] for t in tables if any(f["table_name"] == t and f["published"] for f in info["files"])},
         published=sorted((f for f in info["files"] if f["published"]),
                          key=lambda f: tables.index(f["table_name"]) if f["table_name"] in tables else len(tables)),
@@ -180,10 +233,13 @@ def render_card(info: dict[str, Any], tables: tuple[str, ...], changes: dict[str
         code_bugs=breakdown_rows(stages["code_inject"]) if "code_inject" in stages else None,
         code_critique=breakdown_rows(stages["code_critique"]) if "code_critique" in stages else None,
         code_categories=CODE_ERROR_TYPES,
+        process_isolation=[s for s in ("verify", "code_inject")  # code run without namespaces (synth/sandbox.py)
+                           if (((recipe.get("stages") or {}).get(s) or {}).get("isolation")) == "process"],
         methods=stage_methods(recipe),
         pair_settings=((recipe.get("stages") or {}).get("pair") or {}),
         judges=judge_rows(stages["judge"]) if "judge" in stages else None,
         length=length_bias(info),
+        chosen_screen=(stages["chosen_screen"].get("breakdown") or {}).get("flaws") if "chosen_screen" in stages else None,
         contamination=contamination_report(info, recipe),
         changes=changes,
         reveal_error=bool(((recipe.get("stages") or {}).get("critique") or {}).get("reveal_error")),

@@ -19,6 +19,23 @@ app.add_typer(recipe_app, name="recipe")
 app.add_typer(model_app, name="model")
 app.add_typer(catalog_app, name="catalog")
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"synth {version('synth')}")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            print("synth (not installed: pip install -e .)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                            help="print synth's version and exit")) -> None:
+    """synth: build critique, preference and error-injected datasets."""
+
+
 DataDir = typer.Option(None, "--data-dir", help="builds, catalog and hub folders (default: $SYNTH_HOME or ./synth-data)")
 
 
@@ -46,14 +63,15 @@ def build(recipe: Path = typer.Argument(..., help="recipe YAML file"), data_dir:
 
     try:
         preflight(recipe)  # a bad recipe or seed file fails here, before Prefect or vLLM start
+        from synth.access import check_data_dir
+
+        check_data_dir(data_dir, use_cache=not no_cache)  # so does a damaged catalog or response cache
         from flows.build import run_build
-        from synth.console import build_summary
 
         if runner not in ("local", "ray"):
             raise SynthError(f"--runner must be local or ray, got {runner!r}")
-        summary = run_build(str(recipe), str(data_dir) if data_dir else None, progress=not quiet,
-                            use_cache=not no_cache, runner=runner, ray_address=ray_address)
-        build_summary(summary)
+        run_build(str(recipe), str(data_dir) if data_dir else None, progress=not quiet,  # prints its summary
+                  use_cache=not no_cache, runner=runner, ray_address=ray_address)
     except SynthError as e:
         _fail(e)
 
@@ -64,12 +82,31 @@ def recipe_check(recipe: Path) -> None:
     from synth.console import console
     from synth.recipe import load_recipe
 
+    from synth.seeds import check_sources
+
     try:
         r, sha = load_recipe(recipe)
+        problems = check_sources(r)  # the first rows of every seed and benchmark source, read as a build would
+        if problems:
+            raise SeedError(f"{recipe}: cannot read the recipe's data ({len(problems)} problem"
+                            f"{'s' if len(problems) != 1 else ''}):\n" + "\n".join(f"  - {p}" for p in problems)
+                            + f"\nFix them, then check again: synth recipe check {recipe}")
     except SynthError as e:
         _fail(e)
     console.print(f"[green]ok[/] {recipe}: dataset {r.name!r}, kind {r.kind}, stages {' → '.join(r.stage_names())}, "
                   f"models {', '.join(r.models) or 'none'} (sha256 {sha[:12]})")
+
+
+@recipe_app.command("reference")
+def recipe_reference(out: Optional[Path] = typer.Option(None, "--out", help="write it here (default: print it)")) -> None:
+    """The recipe reference: every recipe field with its type, default and meaning, from the models."""
+    from synth.reference import reference
+
+    text = reference()
+    if out is None:
+        print(text)
+    else:
+        out.write_text(text + "\n")
 
 
 @model_app.command("prepare")
@@ -100,18 +137,25 @@ def catalog_ls(data_dir: Optional[Path] = DataDir) -> None:
     t = Table()
     for c in ("dataset", "version", "created", "validation", "rows", "fingerprint"):
         t.add_column(c)
-    for r in Catalog(path).list_versions():
+    try:
+        cat = Catalog(path)
+        cat.check()
+        versions = cat.list_versions()
+    except SynthError as e:
+        _fail(e)
+    for r in versions:
         t.add_row(r["dataset"], r["version"], str(r["created_at"])[:19], "passed" if r["validation_passed"] else "FAILED",
                   str(r["rows"]), r["fingerprint"][:16])
     console.print(t)
 
 
 @catalog_app.command("sql")
-def catalog_sql(query: str = typer.Argument(..., help='e.g. SELECT count(*) FROM "quickstart_math_pairs".pairs'),
+def catalog_sql(query: str = typer.Argument(..., help='e.g. SELECT count(*) FROM "quickstart-math-pairs".pairs'),
                 data_dir: Optional[Path] = DataDir,
                 as_json: bool = typer.Option(False, "--json", help="one JSON object per row")) -> None:
-    """Run SQL on the catalog: its tables, and a view per dataset version (<dataset>.<table>_vX_Y_Z;
-    <dataset>.<table> is the latest), reading the Parquet files in place."""
+    """Run one read-only SELECT on the catalog: its tables, and a view per dataset version
+    ("<dataset>".<table>_vX_Y_Z; "<dataset>".<table> is the latest), reading the registered Parquet
+    files in place, each checked against its sha256 first. Nothing can be written."""
     import json
 
     from rich.table import Table
@@ -120,7 +164,7 @@ def catalog_sql(query: str = typer.Argument(..., help='e.g. SELECT count(*) FROM
     from synth.console import console
 
     try:
-        rows = open_catalog(data_dir).query(query)
+        rows = open_catalog(data_dir).user_query(query)
     except SynthError as e:
         _fail(e)
     except Exception as e:  # duckdb's own errors name the problem in the query
@@ -157,10 +201,16 @@ def catalog_show(ref: str = typer.Argument(..., help="NAME or NAME@VERSION"), da
     console.print(f"  validation {'passed' if info['validation_passed'] else 'FAILED'}")
     for v in info["validations"]:
         console.print(f"    {v['table_name']}: {v['evaluated'] - v['failed']}/{v['evaluated']} expectations passed")
-    console.print("  files (table, rows, bytes, published, sha256, view):")
+    console.print("  files (table, rows, bytes, published, sha256, view, on disk):")
+    checks = {c.path: c for c in cat.file_checks(name, version)}
     for f in info["files"]:
+        c = checks[f["path"]]
+        state = "ok" if c.status == "ok" else f"[red]{c.status.upper()}[/] ({c.detail}): {f['path']}"
         console.print(f"    {f['table_name']:<14} {f['rows']:>8} {f['bytes']:>10}  {'yes' if f['published'] else 'no ':<3} "
-                      f"{f['sha256'][:16]}  \"{schema_name(name)}\".{view_name(f['table_name'], version)}")
+                      f"{f['sha256'][:16]}  \"{schema_name(name)}\".{view_name(f['table_name'], version)}  {state}")
+    bad = [c for c in checks.values() if c.status != "ok"]
+    if bad:
+        console.print(f"  [red]{len(bad)} file(s) missing or changed[/]: {cat.damage_message(bad)}", soft_wrap=True)
     console.print("  funnel:")
     for f in info["funnel"]:
         drops = ", ".join(f"{k}: {n}" for k, n in f["dropped"].items()) or "-"
@@ -223,7 +273,137 @@ def publish_cmd(ref: str = typer.Argument(..., help="NAME@VERSION (or NAME: its 
     if dry_run:
         console.print(f"[green]staged[/] {p.dataset}@{p.version} in {p.folder} (nothing uploaded)")
     else:
+        for line in p.checked:
+            console.print(f"  {line}", soft_wrap=True)
         console.print(f"[green]published[/] {p.dataset}@{p.version} to {p.repo_id} as {p.tag}, commit {p.commit_oid}")
+
+
+@catalog_app.command("verify")
+def catalog_verify(ref: Optional[str] = typer.Argument(None, help="NAME or NAME@VERSION (default: every version)"),
+                   data_dir: Optional[Path] = DataDir) -> None:
+    """Check every registered file (of a dataset, or of one version) against the size and sha256 the
+    catalog records; exits 1 when a file is missing or changed."""
+    from synth.access import open_catalog
+    from synth.console import console
+
+    try:
+        cat = open_catalog(data_dir)
+        name = version = None
+        if ref:
+            name, version = cat.resolve(ref) if "@" in ref else (cat.resolve(ref)[0], None)
+        checks = cat.file_checks(name, version)
+    except SynthError as e:
+        _fail(e)
+    bad = [c for c in checks if c.status != "ok"]
+    for c in bad:
+        console.print(f"[red]{c.status}[/] {c.dataset}@{c.version} {c.table}: {c.path} ({c.detail})", soft_wrap=True)
+    versions = len({(c.dataset, c.version) for c in checks})
+    if bad:
+        _fail(SynthError(cat.damage_message(bad)))
+    console.print(f"[green]ok[/] {len(checks)} files of {versions} version(s) hold the registered bytes")
+
+
+@app.command("gc")
+def gc_cmd(dry_run: bool = typer.Option(False, "--dry-run", help="list what would be removed; remove nothing"),
+           data_dir: Optional[Path] = DataDir) -> None:
+    """Remove what killed builds and stagings left: build folders the catalog does not know and that no
+    running build holds, and half-staged Hub folders. Lists each; registered data is never touched."""
+    from synth.console import console
+    from synth.gc import collect
+    from synth.paths import data_dir as default
+
+    root = data_dir.resolve() if data_dir else default()
+    try:
+        found = collect(root, dry_run=dry_run)
+    except SynthError as e:
+        _fail(e)
+    verb = "would remove" if dry_run else "removed"
+    for f in found:
+        console.print(f"{verb} {f.kind} {f.path} ({f.bytes:,} bytes): {f.reason}", soft_wrap=True)
+    total = sum(f.bytes for f in found)
+    console.print(f"{verb} {len(found)} item(s), {total:,} bytes" if found else f"nothing to remove under {root}")
+
+
+# ---- the viewer and human review (synth/view/) ----------------------------------------------------
+
+review_app = typer.Typer(no_args_is_help=True, help="Human review of a version's records.")
+app.add_typer(review_app, name="review")
+
+
+@app.command("view")
+def view_cmd(ref: Optional[str] = typer.Argument(None, help="NAME or NAME@VERSION to open (default: the catalog)"),
+             port: int = typer.Option(8765, "--port", help="port on 127.0.0.1"),
+             reviewer: str = typer.Option("", "--reviewer", help="the name reviews are stored under (default: $USER)"),
+             data_dir: Optional[Path] = DataDir) -> None:
+    """Browse the catalog and its versions in a local web app on 127.0.0.1 (no account, no internet),
+    and review records: accept, reject with a reason, relabel, comment."""
+    from synth.access import open_catalog
+    from synth.console import console
+    from synth.view.app import serve
+
+    try:
+        cat = open_catalog(data_dir)
+        path, opened = "/", None
+        if ref:
+            name, version = cat.resolve(ref)
+            cat.version_info(name, version)  # an unknown version fails here, not in the browser
+            from synth.view.app import Viewer
+
+            path, opened = Viewer.url("d", name, version), (name, version)
+        console.print(f"synth viewer on [bold]http://127.0.0.1:{port}{path}[/] (Ctrl-C stops it)", soft_wrap=True)
+        serve(cat.path, port=port, reviewer=reviewer, open_version=opened)
+    except SynthError as e:
+        _fail(e)
+
+
+@review_app.command("apply")
+def review_apply(ref: str = typer.Argument(..., help="NAME@VERSION that was reviewed"),
+                 data_dir: Optional[Path] = DataDir) -> None:
+    """Make a new version from a reviewed one: rejected records dropped (kept in rejects with reason
+    human_review), relabels applied to the records and the configs made from them; validated,
+    registered with lineage to the reviewed version, and staged with its card."""
+    from synth.access import open_catalog
+    from synth.console import console
+    from synth.view.review import apply
+
+    try:
+        cat = open_catalog(data_dir)
+        done = apply(cat, ref, cat.path.parent)
+    except SynthError as e:
+        _fail(e)
+    if done.registered is None:
+        console.print(done.message)
+        return
+    r = done.registered
+    console.print(f"{done.summary.sentence()}")
+    state = "registered" if r.new else "matched the existing"
+    console.print(f"[green]{state}[/] {r.dataset}@{r.version} (validation {'passed' if r.validation_passed else 'FAILED'}): "
+                  f"{done.dropped} record(s) dropped as human_review, {done.relabelled} relabelled"
+                  + (f"; staged in {done.hub_dir}" if done.hub_dir else ""), soft_wrap=True)
+    if not r.validation_passed:
+        _fail(SynthError(f"{r.dataset}@{r.version} failed validation; see: synth catalog show {r.dataset}@{r.version}"))
+
+
+@review_app.command("ls")
+def review_ls(ref: str = typer.Argument(..., help="NAME or NAME@VERSION"), data_dir: Optional[Path] = DataDir) -> None:
+    """A version's reviews, newest last, and how often reviewers agreed with the automatic labels."""
+    from synth.access import open_catalog
+    from synth.console import console
+    from synth.view.review import summarize
+
+    try:
+        cat = open_catalog(data_dir)
+        name, version = cat.resolve(ref)
+        cat.version_info(name, version)
+        reviews = cat.reviews(name, version)
+    except SynthError as e:
+        _fail(e)
+    for h in reviews:
+        label = f" {h['label_field']}: {h['old_value']} → {h['new_value']}" if h["label_field"] else ""
+        console.print(f"{str(h['created_at'])[:19]}  {h['reviewer']}  {h['table_name']}/{h['record_id']}  "
+                      f"{h['decision']}{(' (' + h['reason'] + ')') if h['reason'] else ''}{label}"
+                      f"{('  ' + h['comment']) if h['comment'] else ''}", soft_wrap=True, markup=False)
+    console.print(f"{name}@{version}: {summarize(reviews).sentence()}")
 
 
 def main() -> None:  # pragma: no cover

@@ -39,7 +39,8 @@ STEP_TAG = "ки"  # Math-Shepherd's step tag: one token in its tokenizer, never
 
 def to_processbench(s: LabelledSolution) -> ProcessBenchRecord:
     return ProcessBenchRecord(id=s.label_id, generator=s.generator, problem=s.problem, steps=list(s.steps),
-                              final_answer_correct=s.final_answer_correct, label=s.first_error_step)
+                              final_answer_correct=s.final_answer_correct, label=s.first_error_step,
+                              seed_id=s.seed_id)
 
 
 def to_math_shepherd(s: LabelledSolution, task: str) -> MathShepherdRecord:
@@ -47,11 +48,13 @@ def to_math_shepherd(s: LabelledSolution, task: str) -> MathShepherdRecord:
         return "\n".join(f"Step {i + 1}: {step} {tag}" for i, (step, tag) in enumerate(zip(s.steps, tags)))
 
     return MathShepherdRecord(input=f"{s.problem} {body([STEP_TAG] * len(s.steps))}",
-                              label=f"{s.problem} {body(['+' if ok else '-' for ok in s.step_labels])}", task=task)
+                              label=f"{s.problem} {body(['+' if ok else '-' for ok in s.step_labels])}", task=task,
+                              seed_id=s.seed_id)
 
 
 def to_prm_stepwise(s: LabelledSolution) -> PRMStepwiseRecord:
-    return PRMStepwiseRecord(prompt=s.problem, completions=list(s.steps), labels=list(s.step_labels))
+    return PRMStepwiseRecord(prompt=s.problem, completions=list(s.steps), labels=list(s.step_labels),
+                             seed_id=s.seed_id)
 
 
 def critique_input(problem: str, steps: list[str]) -> str:
@@ -61,11 +64,11 @@ def critique_input(problem: str, steps: list[str]) -> str:
 
 def to_critique_sft(c: Critique) -> CritiqueSFTRecord:
     return CritiqueSFTRecord(instruction=render("critique_sft_instruction"),
-                             input=critique_input(c.problem, c.steps), output=c.critique)
+                             input=critique_input(c.problem, c.steps), output=c.critique, seed_id=c.seed_id)
 
 
 def to_dpo(p: PreferencePair) -> DPORecord:
-    return DPORecord(prompt=list(p.prompt), chosen=list(p.chosen), rejected=list(p.rejected))
+    return DPORecord(prompt=list(p.prompt), chosen=list(p.chosen), rejected=list(p.rejected), seed_id=p.seed_id)
 
 
 def _annotation(c: RatedCompletion, aspect: str) -> UFAnnotation | None:
@@ -95,5 +98,5 @@ def to_ultrafeedback(seeds: list[Seed], rated: list[RatedCompletion]) -> list[Ul
         out.append(UltraFeedbackRecord(source=seed.source, instruction=seed.problem,
                                        models=[c.model for c in group], completions=completions,
                                        correct_answers=[seed.gold_answer] if seed.gold_answer else [],
-                                       incorrect_answers=[]))
+                                       incorrect_answers=[], seed_id=seed.seed_id))
     return out

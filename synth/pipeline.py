@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 import secrets
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -38,18 +39,18 @@ from schemas import (
     records_to_table,
 )
 from synth.cache import ResponseCache
-from synth import exports, labels
+from synth import console, exports, labels
 from synth.engine import Usage
-from synth.errors import ValidationFailed
+from synth.errors import SeedError, ValidationFailed
 from synth.paths import data_dir as default_data_dir
 from synth.paths import sha256_file
 from synth.prompts import template_sha256
-from synth.recipe import FileSeeds, Recipe, load_recipe
-from synth.seeds import load_seeds
+from synth.recipe import FileSeeds, HubSeeds, Recipe, load_recipe
+from synth.seeds import check_sources, load_seeds, pin_hub_revisions, read_seeds
 from synth.stages.base import StageReport, StageResult
 from synth.stages.critique import CritiqueSteps
 from synth.stages.generate import GenerateSolutions
-from synth.stages.inject import InjectErrors
+from synth.stages.inject import InjectErrors, source_key
 from synth.stages.inject_llm import InjectErrorsLLM
 from synth.stages.mc_label import MonteCarloStepLabels
 from synth.stages.code_critique import CritiqueCode, to_code_critique_sft
@@ -57,7 +58,7 @@ from synth.stages.code_inject import InjectCodeErrors
 from synth.stages.filter import build_blocks, run_chain
 from synth.stages.judge import JudgeRatings
 from synth.stages.judge_pairwise import JudgePairwise
-from synth.stages.pair import PairPreferences
+from synth.stages.pair import PairPreferences, ScreenChosen
 from synth.stages.verify import VerifyAnswers
 
 # Tables each kind of dataset publishes, in the order of the card's configs (the first is the default);
@@ -120,11 +121,17 @@ def start_build(recipe_path: str | Path, data_dir: str | Path | None = None, pro
     """Validates the recipe before anything runs; a bad recipe raises RecipeError here. The response
     cache lives in the data directory, so a build run again after a crash resumes where it stopped."""
     recipe, sha = load_recipe(recipe_path)
+    recipe = pin_hub_revisions(recipe)  # one commit of each Hub dataset for the whole build, recorded in lineage
     root = Path(data_dir).resolve() if data_dir else default_data_dir()
     started = utcnow()
     build_id = f"{recipe.name}-{started:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     build_dir = root / "builds" / build_id
+    from synth.access import check_data_dir
+    from synth.gc import hold_build_lock
+
+    check_data_dir(root, use_cache)  # a damaged catalog or cache stops the build before its first stage
     build_dir.mkdir(parents=True, exist_ok=False)
+    hold_build_lock(build_dir)  # until this process ends: `synth gc` leaves the folder alone meanwhile
     return BuildContext(recipe=recipe, recipe_path=str(Path(recipe_path).resolve()),
                         recipe_yaml=Path(recipe_path).read_text(), recipe_sha256=sha, build_id=build_id,
                         data_dir=root, build_dir=build_dir, started_at=started, progress=progress,
@@ -135,6 +142,9 @@ def preflight(recipe_path: str | Path) -> Recipe:
     """Checks the recipe and reads its seeds before any engine or orchestrator starts, so bad input
     fails in seconds with a message naming the field or the line."""
     recipe, _ = load_recipe(recipe_path)
+    problems = check_sources(recipe)
+    if problems:
+        raise SeedError(f"{recipe_path}: " + "\n  - ".join(["cannot read the recipe's data:", *problems]))
     load_seeds(recipe.seeds)
     return recipe
 
@@ -256,10 +266,16 @@ def _cached(ctx: BuildContext, run):
 
 def seeds_step(ctx: BuildContext, t: Tables) -> Tables:
     t0 = time.perf_counter()
-    seeds = load_seeds(ctx.recipe.seeds)
-    report = StageReport("seeds", unit_in="problems", unit_out="problems", n_in=len(seeds), n_out=len(seeds),
-                         wall_seconds=time.perf_counter() - t0)
-    return _added(t, "seeds", StageResult(seeds, [], report), seeds=seeds)
+    got = read_seeds(ctx.recipe.seeds)
+    seeds = got.seeds
+    # An exact duplicate of an earlier row is left out with its reason (it would be one problem twice).
+    rejects = [Reject(stage="seeds", record_id=source, reason="duplicate_problem", detail=f"same problem as {kept}",
+                      payload="") for source, kept in got.duplicates]
+    report = StageReport("seeds", unit_in="problems", unit_out="problems", n_in=len(seeds) + len(rejects),
+                         n_out=len(seeds), wall_seconds=time.perf_counter() - t0)
+    if rejects:
+        report.dropped["duplicate_problem"] = len(rejects)
+    return _added(t, "seeds", StageResult(seeds, rejects, report), seeds=seeds)
 
 
 def generate_step(ctx: BuildContext, t: Tables) -> Tables:
@@ -276,20 +292,32 @@ def verify_step(ctx: BuildContext, t: Tables) -> Tables:
     return _added(t, "verify", result, solutions=result.records)
 
 
+def _labelled_report(stage: str, injections: list[ErrorInjection], labelled: list[LabelledSolution]) -> StageReport:
+    """The funnel row between injections and labelled solutions: each kept injection, plus (with
+    include_originals) one original per corrupted source, so the filter's input count is explained."""
+    kinds = Counter(s.label_source for s in labelled)
+    return StageReport(f"{stage}_labels", unit_in="injections", unit_out="labelled", n_in=len(injections),
+                       n_out=len(labelled), labels=kinds)
+
+
 def inject_step(ctx: BuildContext, t: Tables) -> Tables:
     cfg = ctx.recipe.stages.inject
     result = InjectErrors(cfg, ctx.recipe.seed).run(t.seeds, t.solutions)
-    return _added(t, "inject", result, injections=t.injections + result.records,
-                  labelled=t.labelled + labels.from_injections(result.records, cfg.include_originals))
+    made = labels.from_injections(result.records, cfg.include_originals)
+    t = _added(t, "inject", result, injections=t.injections + result.records, labelled=t.labelled + made)
+    return replace(t, reports=t.reports + [_labelled_report("inject", result.records, made)])
 
 
 def inject_llm_step(ctx: BuildContext, t: Tables) -> Tables:
     r = ctx.recipe
     cfg = r.stages.inject_llm
+    covered = {source_key(i.seed_id, i.source_id) for i in t.injections if i.method == "rule"} \
+        if cfg.only_uncovered else set()
     result, usage = _cached(ctx, lambda cache: InjectErrorsLLM(
-        cfg, r.models, r.seed, cache, ctx.progress).run(t.seeds, t.solutions))
-    return _added(t, "inject_llm", result, usage, injections=t.injections + result.records,
-                  labelled=t.labelled + labels.from_injections(result.records, cfg.include_originals))
+        cfg, r.models, r.seed, cache, ctx.progress).run(t.seeds, t.solutions, covered))
+    made = labels.from_injections(result.records, cfg.include_originals)
+    t = _added(t, "inject_llm", result, usage, injections=t.injections + result.records, labelled=t.labelled + made)
+    return replace(t, reports=t.reports + [_labelled_report("inject_llm", result.records, made)])
 
 
 def mc_label_step(ctx: BuildContext, t: Tables) -> Tables:
@@ -333,8 +361,15 @@ def judge_step(ctx: BuildContext, t: Tables) -> Tables:
 
 
 def pair_step(ctx: BuildContext, t: Tables) -> Tables:
-    result = PairPreferences(ctx.recipe.stages.pair, ctx.recipe.stages.generate, ctx.recipe.seed).run(
-        t.seeds, t.solutions, t.rated, t.comparisons)
+    r, refused = ctx.recipe, None
+    if r.stages.pair.screen is not None:  # a critic screens the chosen candidates first (its own funnel row)
+        screened, usage, refused = _cached(ctx, lambda cache: ScreenChosen(
+            r.stages.pair, r.stages.generate, r.models, r.seed, cache, ctx.progress).run(t.solutions))
+        t = replace(t, reports=t.reports + [screened.report], usage=t.usage + list(usage))
+    pairing = PairPreferences(r.stages.pair, r.stages.generate, r.seed)
+    result = pairing.run(t.seeds, t.solutions, t.rated, t.comparisons, screened_out=refused)
+    if pairing.screen_report is not None:  # the chosen-solution screen's row, in solutions (verified pairs)
+        t = replace(t, reports=t.reports + [pairing.screen_report])
     return _added(t, "pair", result, pairs=result.records)
 
 
@@ -351,10 +386,13 @@ def earlier_views(ctx: BuildContext, table: str) -> list:
     if not ctx.catalog_path.exists():
         return []
     catalog = Catalog(ctx.catalog_path)
-    rows = catalog.query("SELECT f.path FROM files f JOIN versions v ON f.dataset = v.dataset AND "
+    rows = catalog.query("SELECT f.* FROM files f JOIN versions v ON f.dataset = v.dataset AND "
                          "f.version = v.version WHERE v.dataset = ? AND v.recipe_sha256 <> ? AND f.table_name = ? "
                          "ORDER BY v.created_at", [ctx.recipe.name, ctx.recipe_sha256, table])
-    return [view_of_row(table, r) for f in rows for r in pq.read_table(f["path"]).to_pylist()]
+    for f in rows:  # what is compared against is what was registered
+        catalog.require_intact(f["dataset"], f["version"], [f])
+    return [view_of_row(table, r) for f in rows
+            for r in pq.read_table(f["path"], page_checksum_verification=True).to_pylist()]
 
 
 def filter_step(ctx: BuildContext, t: Tables) -> Tables:
@@ -400,6 +438,8 @@ def stage_models(recipe: Recipe, name: str) -> list:
         keys = [getattr(st, name).model]
     elif name == "judge":
         keys = list(st.judge.models)
+    elif name == "pair" and st.pair.screen is not None:
+        keys = [st.pair.screen.model]
     return [recipe.models[k] for k in keys]
 
 
@@ -408,8 +448,11 @@ def run_stage(ctx: BuildContext, name: str, t: Tables) -> Tables:
 
 
 def seeds_task_name(recipe: Recipe) -> str:
-    return "GSM8K" if isinstance(recipe.seeds, FileSeeds) and recipe.seeds.format == "gsm8k" else (
-        recipe.seeds.path.name.split(".")[0] if isinstance(recipe.seeds, FileSeeds) else "procedural")
+    """Math-Shepherd's `task` column: the seeds' kind of problem (never a file name, which would make
+    the same data under another name a different dataset)."""
+    if isinstance(recipe.seeds, (FileSeeds, HubSeeds)):
+        return {"gsm8k": "GSM8K", "math": "MATH"}.get(recipe.seeds.format, recipe.seeds.format)
+    return "procedural"
 
 
 def output_tables(ctx: BuildContext, t: Tables) -> dict[str, list[Any]]:
@@ -454,30 +497,61 @@ def published_tables(kind: str, written: list[str]) -> tuple[str, ...]:
     return tuple(name for name in PUBLISH_ORDER[kind] if name in written)
 
 
+def split_of(seed_id: str, splits: dict[str, float]) -> str:
+    """The split a seed's records go to: a hash of its id against the splits' shares (the rest is
+    train). It depends on nothing but the id, so a problem stays in its split across rebuilds, shards
+    and recipes with the same shares."""
+    import hashlib
+
+    u = int.from_bytes(hashlib.sha256(seed_id.encode()).digest()[:8], "big") / 2**64
+    edge = 0.0
+    for name in sorted(splits):
+        edge += splits[name]
+        if u < edge:
+            return name
+    return "train"
+
+
+def split_names(splits: dict[str, float]) -> list[str]:
+    return ["train", *sorted(splits)]
+
+
 def write_step(ctx: BuildContext, tables: dict[str, list[Any]]) -> list[FileEntry]:
-    """Writes each table as Parquet with its declared Arrow schema (schemas/)."""
+    """Writes each table as Parquet with its declared Arrow schema (schemas/); a published table in
+    one file per split (`<split>-00000-of-00001.parquet`, the names the Hub reads splits from),
+    records going to the split of their seed."""
     published = published_tables(ctx.recipe.kind, list(tables))
+    splits = ctx.recipe.splits
     entries = []
     for name, records in tables.items():
         spec = TABLES[name]
-        path = ctx.build_dir / "data" / name / "train-00000-of-00001.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(records_to_table(records, spec), path, compression="zstd")
-        entries.append(FileEntry(table=name, path=str(path), sha256=sha256_file(path), rows=len(records),
-                                 bytes=path.stat().st_size, published=name in published))
+        parts = {"train": records}
+        if splits and name in published:
+            parts = {s: [r for r in records if split_of(r.seed_id, splits) == s] for s in split_names(splits)}
+        for split, part in parts.items():
+            path = ctx.build_dir / "data" / name / f"{split}-00000-of-00001.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Page checksums (CRC32): readers that verify them (pyarrow) notice a damaged page on their own.
+            pq.write_table(records_to_table(part, spec), path, compression="zstd", write_page_checksum=True)
+            entries.append(FileEntry(table=name, path=str(path), sha256=sha256_file(path), rows=len(part),
+                                     bytes=path.stat().st_size, published=name in published))
     return entries
 
 
 def validate_step(ctx: BuildContext, files: list[FileEntry]) -> list[dict[str, Any]]:
     from validation import validate_table
 
+    import pyarrow as pa
+
     results = []
+    by_table: dict[str, list[str]] = {}
     for f in files:
-        if not f.published:
-            continue
-        df = pq.read_table(f.path).to_pandas()
+        if f.published:
+            by_table.setdefault(f.table, []).append(f.path)
+    for table, paths in by_table.items():  # a table's splits are validated together, as one table
+        df = pa.concat_tables([pq.read_table(p, page_checksum_verification=True) for p in paths]).to_pandas()
         docs = ctx.build_dir / "validation-docs"
-        r = validate_table(f.table, df, min_rows=ctx.recipe.gates.min_rows.get(f.table), docs_dir=docs)
+        r = validate_table(table, df, min_rows=ctx.recipe.gates.min_rows.get(table), docs_dir=docs)
         d = r.as_dict()
         d["summary"] = r.summary
         d["docs_path"] = str(docs / "index.html")
@@ -488,8 +562,8 @@ def validate_step(ctx: BuildContext, files: list[FileEntry]) -> list[dict[str, A
 def _lineage(ctx: BuildContext) -> list[tuple[str, str, str]]:
     r = ctx.recipe
     out: list[tuple[str, str, str]] = []
-    if isinstance(r.seeds, FileSeeds):
-        out.append(("seeds", str(r.seeds.path), f"sha256={sha256_file(r.seeds.path)} format={r.seeds.format}"))
+    if isinstance(r.seeds, (FileSeeds, HubSeeds)):
+        out.append(("seeds", *data_source(r.seeds, Path(ctx.recipe_path).parent)))
     else:
         out.append(("seeds", f"procedural:seed={r.seeds.seed}", r.seeds.model_dump_json()))
     from synth.engine import model_identity
@@ -497,6 +571,10 @@ def _lineage(ctx: BuildContext) -> list[tuple[str, str, str]]:
     for key, m in r.models.items():
         out.append(("model", model_identity(m),
                     json.dumps({"role": key, "backend": m.backend, "sampling": m.sampling.model_dump()})))
+    if r.stages.filter is not None and r.stages.filter.decontaminate is not None:
+        for b in r.stages.filter.decontaminate.benchmarks:
+            source, detail = data_source(b, Path(ctx.recipe_path).parent)
+            out.append(("benchmark", source, f"name={b.name} fields={','.join(b.fields)} {detail}"))
     for p in prompts_used(r):
         out.append(("prompt", p, f"sha256={template_sha256(p)}"))
     if r.stages.inject is not None or r.stages.inject_llm is not None:
@@ -504,6 +582,23 @@ def _lineage(ctx: BuildContext) -> list[tuple[str, str, str]]:
 
         out.append(("taxonomy", "synth/inject/taxonomy.yaml", f"sha256={sha256_file(TAXONOMY_PATH)}"))
     return out
+
+
+def data_source(spec: Any, recipe_dir: Path) -> tuple[str, str]:
+    """How lineage names a seed or benchmark source: a Hub dataset by repo and commit (its revision
+    was pinned at the start of the build); a file by its path relative to the recipe's folder (only
+    its name when it lies outside) and its sha256, never a path of the machine that built it."""
+    if getattr(spec, "repo", None):
+        detail = f"config={spec.config or 'default'} split={spec.split}"
+        return f"hf://datasets/{spec.repo}@{spec.revision}", detail + (
+            f" format={spec.format}" if hasattr(spec, "format") else "")
+    path = Path(spec.path)
+    try:
+        shown = path.relative_to(recipe_dir.resolve()).as_posix()
+    except ValueError:
+        shown = path.name
+    digest = sha256_file(path) if path.is_file() else "(a datasets folder)"
+    return shown, f"sha256={digest}" + (f" format={spec.format}" if hasattr(spec, "format") else "")
 
 
 def prompts_used(r: Recipe) -> list[str]:
@@ -519,6 +614,8 @@ def prompts_used(r: Recipe) -> list[str]:
         out.append("judge_rating" if st.judge.mode == "ratings" else "judge_pairwise")
     if st.code_critique is not None:
         out.append(st.code_critique.prompt)  # its hash covers critique_code*.j2, the SFT parts included
+    if st.pair is not None and st.pair.screen is not None:
+        out += ["critique_steps", "critique_input"]
     return out
 
 
@@ -533,7 +630,16 @@ def register_step(ctx: BuildContext, files: list[FileEntry], reports: list[Stage
         usage=[asdict(u) for u in usage], validations=validations, lineage=_lineage(ctx),
         flow_run_id=ctx.flow_run_id,
     )
-    return Catalog(ctx.catalog_path).register(record)
+    catalog = Catalog(ctx.catalog_path)
+    registered = catalog.register(record)
+    from synth.gc import release_build_lock
+
+    if not registered.new:  # an identical rebuild: the version's files are the first build's
+        for path in catalog.restore_files(registered.dataset, registered.version, files):
+            console.step(f"restored {path} (missing or changed) from this identical build")
+        shutil.rmtree(ctx.build_dir, ignore_errors=True)
+    release_build_lock(ctx.build_dir)  # registered (or removed): `synth gc` never takes it now
+    return registered
 
 
 def check_gate(validations: list[dict[str, Any]], registered: Registered) -> None:
@@ -558,7 +664,7 @@ def summarize(ctx: BuildContext, registered: Registered, reports: list[StageRepo
     return BuildSummary(
         dataset=registered.dataset, version=registered.version, new_version=registered.new,
         fingerprint=registered.fingerprint, validation_passed=registered.validation_passed,
-        catalog=str(ctx.catalog_path), build_id=ctx.build_id, build_dir=str(ctx.build_dir),
+        catalog=str(ctx.catalog_path), build_id=ctx.build_id, build_dir=registered.build_dir or str(ctx.build_dir),
         hub_dir=str(hub_dir) if hub_dir else None, funnel=[r.as_dict() for r in reports],
         usage=[asdict(u) for u in usage], wall_seconds=(utcnow() - ctx.started_at).total_seconds(),
         validation_summary="\n".join(v["summary"] for v in validations),

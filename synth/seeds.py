@@ -1,22 +1,29 @@
-"""Seed sources: files of problems with gold solutions, and a procedural arithmetic generator.
+"""Seed sources: tables of problems with gold solutions (JSONL or Parquet files, Hub datasets), read
+in one of several formats with an optional column mapping, and a procedural arithmetic generator.
 
-Seeds are the ground truth: a broken seed file stops the build and names the line, because a
-silently skipped or half-read seed would change what every later label is checked against.
+Seeds are the ground truth: a broken seed row stops the build and names the file and line, because a
+silently skipped or half-read seed would change what every later label is checked against. Seed ids
+come from the row's own id column or from its content, never from the file's name or place, so the
+same data under another name builds the same dataset (the same fingerprint).
 """
 
 from __future__ import annotations
 
+import ast
+import gzip
+import hashlib
 import json
 import random
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Optional
 
 import pyarrow.parquet as pq
 
 from schemas import Seed
 from synth.errors import SeedError
-from synth.recipe import FileSeeds, ProceduralSeeds
+from synth.recipe import FORMAT_COLUMNS, FORMAT_NEEDS, FileSeeds, HubSeeds, ProceduralSeeds, did_you_mean
 
 _GSM8K_CALC = re.compile(r"<<[^>]*>>")
 
@@ -33,99 +40,335 @@ def parse_gsm8k_answer(answer: str) -> tuple[list[str], str]:
     return [s for s in steps if s], final
 
 
-def _seed_from_row(row: dict, fmt: str, source: str, default_id: str, where: str) -> Seed:
-    def need(key: str, kind: type) -> object:
-        if key not in row:
-            raise SeedError(f"{where}: missing field {key!r} (format {fmt!r} needs: {_FIELDS[fmt]})")
-        if not isinstance(row[key], kind):
-            raise SeedError(f"{where}: field {key!r} should be {kind.__name__}, got {type(row[key]).__name__}")
-        return row[key]
+# ---- MATH-style solutions ------------------------------------------------------------------------
 
-    if fmt == "gsm8k":
-        question = need("question", str)
-        try:
-            steps, answer = parse_gsm8k_answer(need("answer", str))  # type: ignore[arg-type]
-        except ValueError as e:
-            raise SeedError(f"{where}: field 'answer': {e}") from None
-        return Seed(seed_id=default_id, source=source, problem=question, gold_steps=steps, gold_answer=answer)  # type: ignore[arg-type]
-    if fmt == "humaneval":
-        prompt, solution = need("prompt", str), need("canonical_solution", str)
-        return Seed(seed_id=str(row.get("task_id") or default_id).replace("/", "-"), source=source,
-                    problem=prompt, gold_steps=[prompt + solution], gold_answer="",  # type: ignore[operator]
-                    tests=need("test", str), entry_point=need("entry_point", str))  # type: ignore[arg-type]
-    if fmt == "prompts":
-        prompt = need("prompt", str)
-        if not prompt.strip():  # type: ignore[union-attr]
-            raise SeedError(f"{where}: field 'prompt' is empty")
-        reference = row.get("reference_answer", "")
-        if not isinstance(reference, (str, int, float)):
-            raise SeedError(f"{where}: field 'reference_answer' should be a string, got {type(reference).__name__}")
-        return Seed(seed_id=str(row.get("id") or default_id), source=source, problem=prompt,  # type: ignore[arg-type]
-                    gold_steps=[], gold_answer=str(reference))
-    steps = need("gold_steps", list)
-    if not all(isinstance(s, str) for s in steps):  # type: ignore[union-attr]
-        raise SeedError(f"{where}: field 'gold_steps' should be a list of strings")
-    return Seed(
-        seed_id=str(row.get("seed_id") or default_id),
-        source=source,
-        problem=need("problem", str),  # type: ignore[arg-type]
-        gold_steps=list(steps),  # type: ignore[arg-type]
-        gold_answer=str(need("gold_answer", (str, int, float))),  # type: ignore[arg-type]
-    )
+def last_boxed(text: str) -> Optional[str]:
+    """The content of the last \\boxed{...} (or \\fbox{...}), braces balanced; None when there is none."""
+    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
+    if start < 0:
+        return None
+    i = text.index("{", start) + 1
+    depth = 1
+    for j in range(i, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        if depth == 0:
+            return text[i:j].strip()
+    return None
 
 
-_FIELDS = {"gsm8k": "question, answer", "synth": "problem, gold_steps, gold_answer",
-           "prompts": "prompt (and optional id, reference_answer)",
-           "humaneval": "task_id, prompt, canonical_solution, test, entry_point"}
+_MATH_OPEN = {"$$": "$$", "$": "$", "\\[": "\\]", "\\(": "\\)"}
 
 
-def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    import gzip
+def split_math_steps(solution: str) -> list[str]:
+    """A MATH-style solution as steps: one per paragraph, and a paragraph of prose split into its
+    sentences. Nothing inside $...$, $$...$$, \\[...\\] or \\(...\\) or a LaTeX environment is split,
+    so a display equation stays with the sentence that introduces it."""
+    steps: list[str] = []
+    for para in re.split(r"\n\s*\n", solution.strip()):
+        steps += _sentences(para)
+    return [s for s in (" ".join(s.split()) for s in steps) if s]
 
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
+
+def _sentences(text: str) -> list[str]:
+    out, start, i, close, env = [], 0, 0, None, 0
+    while i < len(text):
+        if close is None and env == 0:
+            opener = next((o for o in ("$$", "\\[", "\\(", "$") if text.startswith(o, i)), None)
+            if opener and not (opener == "$" and i and text[i - 1] == "\\"):
+                close, i = _MATH_OPEN[opener], i + len(opener)
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SeedError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(row, dict):
-                raise SeedError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            yield lineno, row
+            if text.startswith("\\begin{", i):
+                env += 1
+            elif text[i] in ".!?" and (i + 1 == len(text) or text[i + 1] in " \n") and \
+                    re.match(r"\s+[A-Z\\$]", text[i + 1:i + 4] or "") and not re.search(r"\b(?:e\.g|i\.e|etc)$", text[start:i]):
+                out.append(text[start:i + 1])
+                start = i + 1
+        elif close is not None and text.startswith(close, i) and not (close == "$" and text[i - 1] == "\\"):
+            i += len(close)
+            close = None
+            continue
+        elif env and text.startswith("\\end{", i):
+            env -= 1
+        i += 1
+    out.append(text[start:])
+    return [s.strip() for s in out if s.strip()]
+
+
+# ---- MBPP-style code problems --------------------------------------------------------------------
+
+def _mbpp_tests(tests: object, where: str) -> list[str]:
+    if isinstance(tests, str):
+        tests = [line for line in tests.splitlines() if line.strip()]
+    if not isinstance(tests, list) or not tests or not all(isinstance(t, str) for t in tests):
+        raise SeedError(f"{where}: the tests should be a non-empty list of assert lines (MBPP's test_list)")
+    return tests
+
+
+def mbpp_entry_point(code: str, tests: list[str], where: str) -> str:
+    """The function of the program that the tests call (MBPP names it only in its asserts)."""
+    try:
+        defined = [n.name for n in ast.parse(code).body if isinstance(n, ast.FunctionDef)]
+    except SyntaxError as e:
+        raise SeedError(f"{where}: the reference program does not parse ({e.msg}, line {e.lineno})") from None
+    called = " ".join(tests)
+    for name in defined:
+        if re.search(rf"\b{re.escape(name)}\s*\(", called):
+            return name
+    raise SeedError(f"{where}: no function of the program ({', '.join(defined) or 'none defined'}) is called by "
+                    f"the tests; name it with fields.entry_point")
+
+
+def mbpp_seed_parts(text: str, code: str, tests: list[str], entry_point: str) -> tuple[str, str]:
+    """MBPP as HumanEval's shape: a stub with the function's signature and the task (and its first
+    test as the example) in the docstring, and a test program defining check(candidate)."""
+    func = next(n for n in ast.parse(code).body if isinstance(n, ast.FunctionDef) and n.name == entry_point)
+    imports = [ast.get_source_segment(code, n) for n in ast.parse(code).body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    doc = text.strip().replace('"""', "'''")
+    stub = "".join(f"{i}\n" for i in imports) + (
+        f"def {entry_point}({ast.unparse(func.args)}):\n    \"\"\"{doc}\n    Example: {tests[0].strip()}\n    \"\"\"\n")
+    body = "\n".join("    " + re.sub(rf"\b{re.escape(entry_point)}\s*\(", "candidate(", t.strip()) for t in tests)
+    return stub, f"def check(candidate):\n{body}\n"
+
+
+# ---- reading rows --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Row:
+    where: str  # for errors: "path:line N" or "path: row N" or "hub:repo@commit split row N"
+    label: str  # for the seed's source: "line N" or "row N"
+    data: dict
+
+
+def _decode(raw: bytes, path: Path, lineno: int, offset: int) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SeedError(f"{path}:{lineno}: not UTF-8: byte 0x{raw[e.start]:02x} at byte offset {offset + e.start} "
+                        f"of the file (column {e.start + 1} of the line); re-save the file as UTF-8") from None
+    return text.removeprefix("\ufeff") if lineno == 1 else text  # a UTF-8 byte order mark is allowed
+
+
+def iter_jsonl(path: Path) -> Iterator[Row]:
+    """Rows of a JSONL (or .jsonl.gz) file; blank lines skipped; a UTF-8 BOM accepted."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            offset = 0
+            for lineno, raw in enumerate(f, start=1):
+                line = _decode(raw, path, lineno, offset)
+                offset += len(raw)
+                if not line.strip():
+                    continue
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise SeedError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+                if not isinstance(data, dict):
+                    raise SeedError(f"{path}:{lineno}: expected a JSON object, got {type(data).__name__}")
+                yield Row(f"{path}:{lineno}", f"line {lineno}", data)
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
+        raise SeedError(f"{path}: cannot read: {e}") from None
+
+
+def _iter_parquet(path: Path) -> Iterator[Row]:
+    try:
+        pf = pq.ParquetFile(path)
+        batches = pf.iter_batches(batch_size=1024)
+        i = 0
+        for batch in batches:
+            for data in batch.to_pylist():
+                yield Row(f"{path}: row {i}", f"row {i}", data)
+                i += 1
+    except SeedError:
+        raise
+    except Exception as e:  # pyarrow raises several types for a broken file
+        raise SeedError(f"{path}: cannot read Parquet: {e}") from None
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """A Hub dataset pinned to the commit its revision resolved to."""
+
+    repo: str
+    config: Optional[str]
+    split: str
+    commit: str
+
+    @property
+    def uri(self) -> str:
+        """How lineage and the card name it: no local path, the exact commit."""
+        return f"hf://datasets/{self.repo}@{self.commit}"
+
+
+def resolve_hub(repo: str, config: Optional[str], split: str, revision: Optional[str]) -> HubSource:
+    """The commit a revision of a Hub dataset points at now (HF_ENDPOINT and the token come from
+    huggingface_hub's own configuration)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        sha = HfApi().dataset_info(repo, revision=revision or "main").sha
+    except RevisionNotFoundError:
+        raise SeedError(f"hub dataset {repo}: revision {revision!r} not found") from None
+    except RepositoryNotFoundError:
+        raise SeedError(f"hub dataset {repo}: not found (or private: log in with `hf auth login`)") from None
+    except (HfHubHTTPError, OSError) as e:
+        raise SeedError(f"hub dataset {repo}: cannot reach the Hub ({type(e).__name__}: {str(e)[:200]}); "
+                        f"with no network, use a local copy (type: file) or a prepared datasets cache") from None
+    if not sha:
+        raise SeedError(f"hub dataset {repo}: the Hub gave no commit for revision {revision or 'main'!r}")
+    return HubSource(repo, config, split, sha)
+
+
+def iter_hub(src: HubSource) -> Iterator[Row]:
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(src.repo, src.config, split=src.split, revision=src.commit)
+    except (ValueError, FileNotFoundError, OSError) as e:  # datasets names a bad config or split in a ValueError
+        raise SeedError(f"hub dataset {src.repo}@{src.commit[:12]} (config {src.config}, split {src.split}): "
+                        f"cannot load: {str(e)[:400]}") from None
+    for i, data in enumerate(ds):
+        yield Row(f"hub:{src.repo}@{src.commit[:12]} {src.split} row {i}", f"row {i}", data)
+
+
+def iter_rows(spec: FileSeeds | HubSeeds, hub: Optional[HubSource] = None) -> Iterator[Row]:
+    if isinstance(spec, HubSeeds):
+        yield from iter_hub(hub or resolve_hub(spec.repo, spec.config, spec.split, spec.revision))
+    elif spec.path.suffix == ".parquet":
+        yield from _iter_parquet(spec.path)
+    else:
+        yield from iter_jsonl(spec.path)
+
+
+# ---- rows to seeds -------------------------------------------------------------------------------
+
+def content_id(fmt: str, *parts: str) -> str:
+    """An id from the seed's content: the same problem has the same id in any file, under any name."""
+    return f"{fmt}-" + hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+
+
+def seed_from_row(row: Row, spec: FileSeeds | HubSeeds, source: str) -> Seed:
+    """One row as a seed, in the spec's format and column mapping; a SeedError names the row and the column."""
+    fmt, where = spec.format, row.where
+
+    def column(part: str) -> Optional[str]:
+        return spec.fields.column(fmt, part)
+
+    def value(part: str, kinds: tuple[type, ...] = (str,), required: Optional[bool] = None) -> Any:
+        name = column(part)
+        needed = part in FORMAT_NEEDS[fmt] or getattr(spec.fields, part) is not None if required is None else required
+        if name is None or name not in row.data or (row.data[name] is None and not needed):
+            if not needed:
+                return None
+            have = ", ".join(map(str, row.data)) or "none"
+            mapped = f"fields.{part} = {name!r}" if getattr(spec.fields, part) else f"format {fmt!r} reads it from {name!r}"
+            raise SeedError(f"{where}: missing field {name!r} for the seed's {part} ({mapped}; the row has: {have})"
+                            f"{did_you_mean(str(name), set(map(str, row.data)))}; set seeds.fields.{part} to the "
+                            f"column that holds it")
+        v = row.data[name]
+        if not isinstance(v, kinds):
+            raise SeedError(f"{where}: field {name!r} should be {' or '.join(k.__name__ for k in kinds)}, "
+                            f"got {type(v).__name__}")
+        return v
+
+    explicit_id = value("id", (str, int), required=getattr(spec.fields, "id") is not None)
+    tests = entry = None
+    if fmt == "gsm8k":
+        problem = value("problem")
+        try:
+            steps, answer = parse_gsm8k_answer(value("solution"))
+        except ValueError as e:
+            raise SeedError(f"{where}: field {column('solution')!r}: {e}") from None
+        mapped_answer = value("answer", (str, int, float), required=spec.fields.answer is not None)
+        answer = str(mapped_answer) if mapped_answer is not None else answer
+    elif fmt == "math":
+        problem, solution = value("problem"), value("solution")
+        mapped_answer = value("answer", (str, int, float), required=spec.fields.answer is not None)
+        answer = str(mapped_answer).strip() if mapped_answer is not None else last_boxed(solution)
+        if not answer:
+            raise SeedError(f"{where}: field {column('solution')!r} has no \\boxed{{...}} final answer (and no "
+                            f"answer column: set seeds.fields.answer)")
+        steps = split_math_steps(solution)
+    elif fmt == "synth":
+        problem = value("problem")
+        steps = value("solution", (list,))
+        if not all(isinstance(s, str) for s in steps):
+            raise SeedError(f"{where}: field {column('solution')!r} should be a list of strings")
+        answer = str(value("answer", (str, int, float)))
+    elif fmt == "prompts":
+        problem = value("problem")
+        if not problem.strip():
+            raise SeedError(f"{where}: field {column('problem')!r} is empty")
+        ref = value("answer", (str, int, float))
+        steps, answer = [], "" if ref is None else str(ref)
+    elif fmt == "humaneval":
+        problem = value("problem")
+        steps, answer = [problem + value("solution")], ""
+        tests, entry = value("tests"), value("entry_point")
+    else:  # mbpp
+        text, code = value("problem"), value("solution")
+        test_list = _mbpp_tests(value("tests", (str, list)), where)
+        entry = value("entry_point") or mbpp_entry_point(code, test_list, where)
+        problem, tests = mbpp_seed_parts(text, code, test_list, entry)
+        steps, answer = [code.rstrip() + "\n"], ""
+    seed_id = (str(explicit_id).replace("/", "-") if explicit_id not in (None, "")
+               else content_id(fmt, problem, *steps, answer, tests or ""))
+    return Seed(seed_id=seed_id, source=f"{source} {row.label}", problem=problem, gold_steps=list(steps),
+                gold_answer=answer, tests=tests, entry_point=entry)
+
+
+@dataclass
+class SeedSet:
+    """The seeds a spec gives, and the rows left out as exact duplicates of an earlier row (which would
+    otherwise put one problem in two splits, or twice in one)."""
+
+    seeds: list[Seed]
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (the duplicate row's source, seed_id kept)
+    source: str = ""  # how lineage names the data: a path relative to the recipe or hf://datasets/REPO@COMMIT
+    hub: Optional[HubSource] = None
+
+
+def source_label(spec: FileSeeds | HubSeeds, hub: Optional[HubSource]) -> str:
+    """The seeds' source as records name it: the file's content hash (not its name or path) or the Hub commit."""
+    if hub is not None:
+        return f"{hub.uri} {hub.split}"
+    from synth.paths import sha256_file
+
+    return f"file sha256:{sha256_file(spec.path)[:16]}"
+
+
+def read_table_seeds(spec: FileSeeds | HubSeeds, rows: Optional[int] = None) -> SeedSet:
+    """The spec's seeds (or only its first `rows` rows after the offset, for a check)."""
+    hub = resolve_hub(spec.repo, spec.config, spec.split, spec.revision) if isinstance(spec, HubSeeds) else None
+    source = source_label(spec, hub)
+    want = spec.limit if rows is None else min(rows, spec.limit or rows)
+    seeds: list[Seed] = []
+    seen: dict[str, str] = {}
+    duplicates: list[tuple[str, str]] = []
+    for index, row in enumerate(iter_rows(spec, hub)):
+        if index < spec.offset:
+            continue
+        if want is not None and len(seeds) + len(duplicates) >= want:
+            break
+        seed = seed_from_row(row, spec, source)
+        if seed.seed_id in seen:
+            first = next(s for s in seeds if s.seed_id == seed.seed_id)
+            if (first.problem, first.gold_steps, first.gold_answer) != (seed.problem, seed.gold_steps, seed.gold_answer):
+                raise SeedError(f"{row.where}: id {seed.seed_id!r} is also the id of {seen[seed.seed_id]}, with "
+                                f"another problem; ids must be unique")
+            duplicates.append((seed.source, seed.seed_id))
+            continue
+        seen[seed.seed_id] = row.where
+        seeds.append(seed)
+    if not seeds:
+        where = hub.uri if hub else str(spec.path)
+        raise SeedError(f"{where}: no seed records found (offset {spec.offset}, limit {spec.limit})")
+    return SeedSet(seeds, duplicates, source, hub)
 
 
 def load_file_seeds(spec: FileSeeds) -> list[Seed]:
-    path = spec.path
-    stem = path.name.split(".")[0]
-    seeds: list[Seed] = []
-    if path.suffix == ".parquet":
-        try:
-            rows = pq.read_table(path).to_pylist()
-        except Exception as e:  # pyarrow raises several types for a broken file
-            raise SeedError(f"{path}: cannot read Parquet: {e}") from None
-        numbered: Iterator[tuple[int, dict]] = ((i, r) for i, r in enumerate(rows))
-        label = "row"
-    else:
-        numbered = _iter_jsonl(path)
-        label = "line"
-    taken = 0
-    for index, (n, row) in enumerate(numbered):
-        if index < spec.offset:
-            continue
-        if spec.limit is not None and taken >= spec.limit:
-            break
-        where = f"{path}:{n}" if label == "line" else f"{path}: row {n}"
-        seeds.append(_seed_from_row(row, spec.format, f"{path.name}:{label} {n}", f"{stem}-{label}{n}", where))
-        taken += 1
-    if not seeds:
-        raise SeedError(f"{path}: no seed records found (offset {spec.offset}, limit {spec.limit})")
-    ids = [s.seed_id for s in seeds]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise SeedError(f"{path}: seed_id {dup!r} appears more than once")
-    return seeds
+    return read_table_seeds(spec).seeds
 
 
 # ---- procedural arithmetic word problems -------------------------------------------------------
@@ -198,10 +441,15 @@ def procedural_seeds(spec: ProceduralSeeds) -> list[Seed]:
     return seeds
 
 
-def load_seeds(spec: FileSeeds | ProceduralSeeds) -> list[Seed]:
+def read_seeds(spec: FileSeeds | HubSeeds | ProceduralSeeds, rows: Optional[int] = None) -> SeedSet:
     if isinstance(spec, ProceduralSeeds):
-        return procedural_seeds(spec)
-    return load_file_seeds(spec)
+        seeds = procedural_seeds(spec)
+        return SeedSet(seeds[:rows] if rows else seeds, source=f"procedural:seed={spec.seed}")
+    return read_table_seeds(spec, rows)
+
+
+def load_seeds(spec: FileSeeds | HubSeeds | ProceduralSeeds) -> list[Seed]:
+    return read_seeds(spec).seeds
 
 
 def gold_solution_steps(seed: Seed) -> list[str]:
@@ -209,3 +457,51 @@ def gold_solution_steps(seed: Seed) -> list[str]:
     prompt asks for, so that gold and model-written solutions end alike and an injected error that
     reaches the answer shows in the last step (Math-Shepherd's steps end the same way)."""
     return list(seed.gold_steps) + [f"The answer is {seed.gold_answer}."]
+
+
+# ---- a recipe's sources, pinned and checked ------------------------------------------------------
+
+def pin_hub_revisions(recipe):
+    """The recipe with every Hub seed and benchmark revision replaced by the commit it points at now,
+    so a build reads one fixed commit from start to end and lineage records that commit."""
+    seeds = recipe.seeds
+    if isinstance(seeds, HubSeeds):
+        seeds = seeds.model_copy(update={"revision": resolve_hub(seeds.repo, seeds.config, seeds.split,
+                                                                 seeds.revision).commit})
+    flt = recipe.stages.filter
+    stages = recipe.stages
+    if flt is not None and flt.decontaminate is not None:
+        benches = [b if b.repo is None else b.model_copy(update={"revision": resolve_hub(
+                       b.repo, b.config, b.split, b.revision).commit}) for b in flt.decontaminate.benchmarks]
+        decon = flt.decontaminate.model_copy(update={"benchmarks": benches})
+        stages = stages.model_copy(update={"filter": flt.model_copy(update={"decontaminate": decon})})
+    return recipe.model_copy(update={"seeds": seeds, "stages": stages})
+
+
+def check_sources(recipe, rows: int = 5) -> list[str]:
+    """Reads the first rows of the seeds and of every benchmark, as a build would, and returns every
+    problem found (an empty or unreadable source, a missing column), so one check reports them all."""
+    from synth.filters.benchmarks import benchmark_rows
+
+    problems: list[str] = []
+    try:
+        read_seeds(recipe.seeds, rows)
+    except SeedError as e:
+        problems.append(f"seeds: {e}")
+    flt = recipe.stages.filter
+    for i, b in enumerate(flt.decontaminate.benchmarks if flt is not None and flt.decontaminate else []):
+        try:
+            seen = 0
+            for where, row in benchmark_rows(b):
+                missing = [f for f in b.fields if f not in row]
+                if missing:
+                    raise SeedError(f"{b.path or b.repo}: {where}: benchmark {b.name!r} has no field {missing[0]!r} (fields: "
+                                    f"{', '.join(map(str, row))}){did_you_mean(missing[0], set(map(str, row)))}")
+                seen += 1
+                if seen >= rows:
+                    break
+            if not seen:
+                raise SeedError(f"benchmark {b.name!r} has no records")
+        except SeedError as e:
+            problems.append(f"stages.filter.decontaminate.benchmarks.{i} ({b.name}): {e}")
+    return problems

@@ -3,8 +3,6 @@ folder (saved with `save_to_disk`), and the table of their word n-grams."""
 
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
 from typing import Iterator
 
@@ -16,7 +14,16 @@ from synth.filters.text import normalize, word_hashes
 from synth.recipe import BenchmarkSpec
 
 
-def _rows(path: Path) -> Iterator[tuple[str, dict]]:
+def benchmark_rows(spec: BenchmarkSpec) -> Iterator[tuple[str, dict]]:
+    """(line N or row N, row) for each record of a benchmark: a Hub dataset at its (pinned) revision, a local
+    `datasets` folder, a Parquet file, or JSONL (.gz; UTF-8, a BOM accepted)."""
+    if spec.repo is not None:
+        from synth.seeds import iter_hub, resolve_hub
+
+        for row in iter_hub(resolve_hub(spec.repo, spec.config, spec.split, spec.revision)):
+            yield row.label, row.data
+        return
+    path = spec.path
     if path.is_dir():
         import datasets
 
@@ -31,14 +38,10 @@ def _rows(path: Path) -> Iterator[tuple[str, dict]]:
         for i, row in enumerate(pq.read_table(path).to_pylist()):
             yield f"row {i}", row
     else:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                if line.strip():
-                    try:
-                        yield f"line {lineno}", json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise SeedError(f"{path}:{lineno}: benchmark line is not valid JSON ({e.msg})") from None
+        from synth.seeds import iter_jsonl
+
+        for row in iter_jsonl(path):
+            yield row.label, row.data
 
 
 class BenchmarkNgrams:
@@ -73,10 +76,10 @@ def benchmark_ngrams(specs: list[BenchmarkSpec], n: int) -> BenchmarkNgrams:
     info: dict[int, tuple[str, str, tuple[bytes, ...]]] = {}
     for spec in specs:
         found = 0
-        for where, row in _rows(spec.path):
+        for where, row in benchmark_rows(spec):
             missing = [f for f in spec.fields if f not in row]
             if missing:
-                raise SeedError(f"{spec.path}: {where}: benchmark {spec.name!r} has no field {missing[0]!r} "
+                raise SeedError(f"{spec.path or spec.repo}: {where}: benchmark {spec.name!r} has no field {missing[0]!r} "
                                 f"(fields: {', '.join(row)}); fix benchmarks[].fields in the recipe")
             for field in spec.fields:
                 norm = normalize(str(row[field]))
@@ -87,5 +90,5 @@ def benchmark_ngrams(specs: list[BenchmarkSpec], n: int) -> BenchmarkNgrams:
                         info[key] = (spec.name, where, tuple(words[i:i + n]))
             found += 1
         if not found:
-            raise SeedError(f"{spec.path}: benchmark {spec.name!r} has no records")
+            raise SeedError(f"{spec.path or spec.repo}: benchmark {spec.name!r} has no records")
     return BenchmarkNgrams(info)

@@ -65,7 +65,8 @@ def code_targets(kinds: list[str], injections: list[CodeInjection], solutions: l
 def to_code_critique_sft(c: CodeCritique) -> CritiqueSFTRecord:
     """The critic's prompt as instruction and input (the same templates), its critique as output."""
     return CritiqueSFTRecord(instruction=render("critique_code_instruction"),
-                             input=render("critique_code_input", problem=c.problem, code=c.code), output=c.critique)
+                             input=render("critique_code_input", problem=c.problem, code=c.code), output=c.critique,
+                             seed_id=c.seed_id)
 
 
 class CritiqueCode:

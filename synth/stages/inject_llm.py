@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Optional
+from typing import Collection, Optional
 
 from schemas import ErrorInjection, Seed, Solution
 from synth import engine
@@ -45,6 +45,11 @@ def injection_schema(n_steps: int) -> dict:
     }
 
 
+def uncovered(sources: list[Source], covered: Collection[str]) -> list[Source]:
+    """The sources no rule-made injection was kept for (`covered`: their keys, synth.stages.inject.source_key)."""
+    return [s for s in sources if s.key not in covered]
+
+
 class InjectErrorsLLM:
     name = "inject_llm"
 
@@ -53,10 +58,16 @@ class InjectErrorsLLM:
         self.config, self.spec, self.build_seed = config, models[config.model], build_seed
         self.cache, self.progress = cache, progress
 
-    def run(self, seeds: list[Seed], solutions: list[Solution]) -> tuple[StageResult[ErrorInjection], list[Usage]]:
+    def run(self, seeds: list[Seed], solutions: list[Solution],
+            covered: Collection[str] = ()) -> tuple[StageResult[ErrorInjection], list[Usage]]:
+        """`covered`: source keys the rule-based stage already corrupted; with `only_uncovered` the
+        teacher gets only the others (the funnel row then counts "solutions the rules left")."""
         t0 = time.perf_counter()
         sources = injection_sources(self.config.sources, seeds, solutions)
-        report = StageReport(self.name, unit_in="solutions", unit_out="injections", n_in=len(sources))
+        unit_in = "solutions"
+        if self.config.only_uncovered:
+            sources, unit_in = uncovered(sources, covered), "solutions the rules left"
+        report = StageReport(self.name, unit_in=unit_in, unit_out="injections", n_in=len(sources))
         rejects: list = []
         jobs = self.plan(sources, report, rejects)
         requests = [self.request(src, error_type) for src, error_type, _ in jobs]
@@ -82,6 +93,10 @@ class InjectErrorsLLM:
                 report.count(error_type, "claim_matched_label")
             report.labels[error_type] += 1
             out.append(record)
+        kept = {(r.seed_id, r.source_id) for r in out}
+        left = {src.key: src for src, _, _ in jobs if (src.seed.seed_id, src.source_id) not in kept}
+        for key, src in left.items():  # a source that leaves the funnel says so
+            reject(report, rejects, key, "no_error_injected", "no rewrite of this solution passed the checks", src.seed)
         report.n_out = len(out)
         report.wall_seconds = time.perf_counter() - t0
         return StageResult(out, rejects, report), [usage]
