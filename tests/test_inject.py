@@ -13,7 +13,7 @@ import pytest
 from schemas import ErrorInjection, Seed
 from synth.inject.arith import format_like, parse_step
 from synth.inject.checks import failed_check
-from synth.inject.operators import OPERATORS, SourceSolution
+from synth.inject.operators import OPERATORS, SLIP_KINDS, SourceSolution
 from synth.inject.propagate import Implausible, propagate
 from synth.inject.steps import first_change, step_is_wrong
 from synth.recipe import ERROR_TYPES, FileSeeds, InjectStage
@@ -41,6 +41,13 @@ NATALIA = Seed("n", "test", "Natalia sold clips to 48 of her friends in April, a
     ("Step 1: 5 + 3 = 9", [("5 + 3 = 9", 8, False)]),  # a slip is found, the step number is not an operand
     ("10/3 = 3.33 each", [("10/3 = 3.33", Fraction(10, 3), True)]),  # rounded as written
     ("2 hours = 120 minutes, 1st and 2nd", []),  # no operation, ordinals are not numbers
+    ("$2^{10} = 1024$ and $(-3)^3 = -27$", [("2^{10} = 1024", 1024, True), ("(-3)^3 = -27", -27, True)]),
+    ("Percentage: 12/20 × 100 = 60%.", [("12/20 × 100 = 60", 60, True)]),  # the % of a plain expression
+    ("Teaching pay: 35 hours * $20/hour = $700.", [("35 hours * $20/hour = $700", 700, True)]),  # a rate
+    ("Subtract $3n$ from both sides: $2n - 8 = 10$.", []),  # algebra, not -8 = 10
+    ("Lisa spends $40 on t-shirts / 2 = $20.", [("40 on t-shirts / 2 = $20", 20, True)]),  # a hyphen is no minus
+    (r"$\frac{4}{10} \div \frac{3}{9} = \frac{36}{30}$", [(r"\frac{4}{10} \div \frac{3}{9} = \frac{36}{30}", Fraction(6, 5), True)]),
+    (r"$\dbinom{8}{3} = 56$", []),  # nothing this parser evaluates
 ])
 def test_computations_are_found_and_evaluated(step, calcs):
     found = [(c.text(step), c.value, c.holds) for c in parse_step(step).calcs]
@@ -63,9 +70,89 @@ def _apply(error_type: str, seed: Seed = NATALIA, pick=0):
 
 def test_calculation_error_is_carried_to_the_answer():
     edit, steps = _apply("calculation")
-    assert edit.label == 0
-    assert steps == ["Natalia sold 48/2 = 14 clips in May.", "Natalia sold 48+14 = 62 clips altogether in April and May.",
-                     "The answer is 62."]
+    assert edit.label == 0 and edit.slip == "transposed_digits"
+    assert steps == ["Natalia sold 48/2 = 42 clips in May.", "Natalia sold 48+42 = 90 clips altogether in April and May.",
+                     "The answer is 90."]
+
+
+@pytest.mark.parametrize("step,slips", [
+    ("52 - 17 = 35", {"transposed_digits": 53, "borrow_error": 45, "off_by_one_digit": 34}),  # 2 - 7 borrowed, 5 not reduced
+    ("27 + 15 = 42", {"transposed_digits": 24, "carry_error": 32, "off_by_one_digit": 41}),  # the 1 of 7 + 5 = 12 forgotten
+    ("4 x 27 = 108", {"transposed_digits": 180, "dropped_digit": 18, "carry_error": 88, "off_by_one_digit": 107}),
+    ("30 + 18 + 11 = 59", {"transposed_digits": 95, "off_by_one_digit": 58, "dropped_term": 41}),  # 18 forgotten
+    ("0.2 x 50 = 10", {"misplaced_decimal": 1}),  # no digit slip in a shift by a power of ten
+    ("10 * 1000 = 10000", {}),
+    ("15 - 9 = 6", {"borrow_error": 16, "off_by_one_digit": 5}),  # a one-digit result: slipped only across ten
+    ("2 x 2 = 4", {}),
+])
+def test_calculation_errors_are_slips_a_person_makes(step, slips):
+    from synth.inject.operators import calculation_slips
+
+    (calc,) = parse_step(step).calcs
+    assert {k: int(v) for k, v in calculation_slips(calc)} == slips
+
+
+def _candidates(error_type: str, steps: list[str], problem: str = "q"):
+    return OPERATORS[error_type].candidates(SourceSolution.parse(problem, steps))
+
+
+def test_operator_errors_change_the_words_with_the_sign():
+    (edit,) = _candidates("operator", ["Subtract 7 from both sides: $2x = 19 - 7 = 12$.", "$x = 12 / 2 = 6$"])[:1]
+    assert edit.steps[0] == "Add 7 to both sides: $2x = 19 + 7 = 12$."
+    assert propagate(edit, set(), Fraction(6)) == ["Add 7 to both sides: $2x = 19 + 7 = 26$.", "$x = 26 / 2 = 13$"]
+    (diff,) = _candidates("operator", ["The difference is 9 - 4 = 5 years."])
+    assert diff.steps == ["The sum is 9 + 4 = 5 years."]
+    # Words that say the old operation, with no counterpart: no operator error there.
+    assert _candidates("operator", ["After eating 3 cupcakes, Anna has 12 - 3 = 9 cupcakes."]) == []
+    assert _candidates("operator", ["In total she has 50 + 15 = 65 dollars."]) == []
+    ratio = "She reads twice as many pages as yesterday, half of the rest tomorrow."
+    assert _candidates("operator", ["Half of the remaining pages is 84 / 2 = 42."], ratio) == []
+    # A sum or difference without words of comparison or change: a flipped sign there is a seam.
+    assert _candidates("operator", ["Thus, 18 - 16 = 2 girls were not able to join."]) == []
+    assert _candidates("operator", ["Water in the drink: 9 × 2/3 = 6 liters."], ratio) == []  # 2/3 is a number
+    assert _candidates("operator", ["There are 5 x 4 x 3 x 2 x 1 = 120 ways."], ratio) == []  # one sign in a product
+    # Multiplying and dividing are confused where the question states a ratio, not elsewhere.
+    assert len(_candidates("operator", ["Today she read 12 x 2 = 24 pages."], ratio)) == 1
+    assert _candidates("operator", ["Today she read 12 x 2 = 24 pages."], "She read 12 pages on 2 days.") == []
+
+
+def test_missing_step_renumbers_the_steps_after_it():
+    steps = ["Step 1: Purple flowers: 10 × 1.8 = 18.", "Step 2: Yellow and purple: 10 + 18 = 28.",
+             "Step 3: Green flowers: 28 - 21 = 7.", "Step 4: Total flowers: 28 + 7 = 35.", "The answer is 35."]
+    src = SourceSolution.parse("q", steps)
+    edit = next(e for e in OPERATORS["missing_step"].candidates(src) if "step 3" in e.detail)
+    out = propagate(edit, set(), Fraction(35))
+    assert out == ["Step 1: Purple flowers: 10 × 1.8 = 18.", "Step 2: Yellow and purple: 10 + 18 = 28.",
+                   "Step 3: Total flowers: 28 + 28 = 56.", "The answer is 56."]
+    assert first_change(steps, out).corrupted == 2 == edit.label
+    ordinals = ["First, 2 * 16 = 32 slices.", "Second, 32 / 4 = 8 slices each.", "Third, 8 + 1 = 9 slices."]
+    edit = _candidates("missing_step", ordinals)[0]
+    assert [s.split(",")[0] for s in edit.steps] == ["Second", "Third"][:0] + ["First", "Second"]
+    # A step that takes a part (10% of 600) is not skipped: nothing a solver would use stands in for it.
+    assert _candidates("missing_step", ["The raise is 0.10 × 600 = $60.", "Her salary is 600 + 60 = $660."]) == []
+
+
+def test_a_value_written_in_an_earlier_step_is_an_earlier_step_value():
+    steps = ["Tom has 3 x 12 = 36 eggs.", "He gives 36 / 2 = 18 away.", "He uses 36 - 12 = 24 eggs.", "The answer is 24."]
+    problem = "Tom buys 3 dozen eggs, 12 in each, and bakes with 12 of them, then 5 more."
+    details = [e.detail for e in _candidates("question_value", steps, problem)]
+    assert details and not any("-> 3 " in d or "-> 12 " in d for d in details)  # 3 and 12 are written before
+    # earlier results only: 18, not the 3 or 12 an earlier step copied from the question
+    assert [e.detail for e in _candidates("earlier_step_value", steps, problem)] == [
+        "step 3: wrong value taken from an earlier step: 36 -> 18 in '36 - 12 = 24'"]
+
+
+def test_a_conversion_factor_needs_its_units():
+    assert _candidates("unit_conversion", ["$= 12 - 4 + 1 = 9$"]) == []
+    assert [e.detail for e in _candidates("unit_conversion", ["She works 5 x 12 = 60 months."])] == [
+        "step 1: wrong conversion factor: 12 -> 10 in '5 x 12 = 60'", "step 1: wrong conversion factor: 12 -> 6 in '5 x 12 = 60'"]
+
+
+def test_counting_errors_leave_an_item_or_an_end_out():
+    details = [e.detail for e in _candidates("counting", ["Wednesday: 30 + 18 + 11 = 59"])]
+    assert "step 1: 18 left out of '30 + 18 + 11 = 59'" in details and not any("twice" in d for d in details)
+    assert [e.steps for e in _candidates("counting", ["So there are 142 - 15 + 1 = 128 multiples."])] == [
+        ["So there are 142 - 15 = 128 multiples."]]
 
 
 def test_operator_error_recomputes_with_the_wrong_operation():
@@ -86,25 +173,36 @@ def test_counting_and_conversion_and_context_values():
     _, steps = _apply("unit_conversion", seed)
     assert steps[0] == "Weng earns 12/100 = $0.12 per minute." and steps[-1] == "The answer is 6."
     src = SourceSolution.parse(seed.problem, gold_solution_steps(seed))
-    assert [e.detail for e in OPERATORS["question_value"].candidates(src)] == [  # 60 is not in the question
-        "step 1: wrong number taken from the question: 12 -> 50 in '12/60 = $0.2'",
-        "step 2: wrong number taken from the question: 50 -> 12 in '0.2 x 50 = $10'"]
-    shawna = Seed("s", "test", "q", ["Monday: 30 - 12 = 18", "Tuesday: 30 - 19 = 11", "Wednesday: 30 + 18 + 11 = 59"], "59")
-    details = [e.detail for e in OPERATORS["counting"].candidates(SourceSolution.parse("q", gold_solution_steps(shawna)))]
-    assert "step 3: 18 left out of '30 + 18 + 11 = 59'" in details and "step 3: 11 counted twice in '30 + 18 + 11 = 59'" in details
+    # 60 is not in the question; 12 is written in step 1, so taking it in step 2 is an earlier_step_value
+    assert [e.detail for e in OPERATORS["question_value"].candidates(src)] == [
+        "step 1: wrong number taken from the question: 12 -> 50 in '12/60 = $0.2'"]
 
 
 def test_implausible_values_are_refused():
-    seed = Seed("c", "test", "7 friends share 21 cookies.", ["21/7 = 3 each"], "3")
+    seed = Seed("c", "test", "A box of 21 cookies costs 7 dollars, half the price of a cake.", ["21/7 = 3 cookies a dollar"], "3")
     src = SourceSolution.parse(seed.problem, gold_solution_steps(seed))
-    edit = next(e for e in OPERATORS["calculation"].candidates(src) if "computed as 4" in e.detail)
-    assert propagate(edit, set(src.question_values), Fraction(3))[-1] == "The answer is 4."
     op = OPERATORS["operator"].candidates(src)[0]  # 21*7 = 147: allowed; 147 is a whole number
-    assert propagate(op, set(src.question_values), Fraction(3))[0] == "21*7 = 147 each"
-    quarter = SourceSolution.parse("q", ["5 + 3 = 8 apples", "8/4 = 2 apples each", "The answer is 2."])
-    with pytest.raises(Implausible):  # 9/4 apples each
-        propagate(next(e for e in OPERATORS["calculation"].candidates(quarter) if "computed as 9" in e.detail),
-                  set(), Fraction(2))
+    assert propagate(op, set(src.question_values), Fraction(3))[0] == "21*7 = 147 cookies a dollar"
+    assert OPERATORS["operator"].candidates(SourceSolution.parse("q", ["They each get 21/7 = 3."])) == []
+    quarter = SourceSolution.parse("q", ["17 + 3 = 20 apples", "20/4 = 5 apples each", "The answer is 5."])
+    edit = next(e for e in OPERATORS["calculation"].candidates(quarter) if "computed as 10" in e.detail)
+    with pytest.raises(Implausible):  # 10/4 apples each
+        propagate(edit, set(), Fraction(5))
+
+
+def test_the_old_value_is_never_restated_beside_the_new_one():
+    from synth.inject.steps import restated_old_value
+
+    original = ["India: 29 students. Total: 50 + 29 = 79.", "The answer is 79."]
+    assert restated_old_value(original, ["India: 29 students. Total: 50 + 25 = 75.", "The answer is 75."]) == (0, 29)
+    assert restated_old_value(original, ["India: 25 students. Total: 50 + 25 = 75.", "The answer is 75."]) is None
+    assert restated_old_value(["$4k = 4 \\cdot 20 = 80$"], ["$4k = 2 \\cdot 20 = 40$"]) == (0, 4)  # glued to a variable
+    record = replace(_good_record(), error_type="question_value", corrupted_steps=[
+        "Natalia sold 48/2 = 24 clips in May.", "Natalia sold 48+20 = 68 clips altogether, 24 in May.",
+        "The answer is 68."], original_steps=["Natalia sold 48/2 = 24 clips in May.",
+                                               "Natalia sold 48+24 = 72 clips altogether, 24 in May.", "The answer is 72."],
+        first_error_step=1, corrupted_answer="68")
+    assert failed_check(record, recompute=True) == "old_value_restated"
 
 
 def test_first_change_aligns_steps():
@@ -143,6 +241,9 @@ def _good_record() -> ErrorInjection:
     ({"corrupted_steps": ["Natalia sold 48 / 2 = 24 clips in May!", "Natalia sold 48+26 = 74 clips.", "The answer is 74."],
       "first_error_step": 0}, "first_change_not_an_error"),
     ({"error_type": "operator"}, "arithmetic_inconsistent"),  # a slip where the type says the arithmetic holds
+    ({"original_steps": ["May: 24 clips, as 48/2 = 24.", *gold_solution_steps(NATALIA)[1:]],  # one 24 left as it was
+      "corrupted_steps": ["May: 24 clips, as 48/2 = 26.", "Natalia sold 48+26 = 74 clips altogether in April and May.",
+                          "The answer is 74."]}, "old_value_restated"),
 ])
 def test_each_label_check_fails_the_record_built_to_fail_it(change, reason):
     assert failed_check(replace(_good_record(), **change), recompute=True) == reason
@@ -157,7 +258,11 @@ def test_stage_keeps_only_checked_labels_and_counts_every_drop():
     for t, outcomes in r.breakdown.items():
         decided = outcomes["tried"] - outcomes.get("not_applicable", 0) - outcomes.get("no_plausible_candidate", 0)
         assert decided == outcomes.get("kept", 0) + sum(v for k, v in outcomes.items() if k not in (
-            "tried", "kept", "not_applicable", "no_plausible_candidate"))
+            "tried", "kept", "not_applicable", "no_plausible_candidate") and not k.startswith("slip:"))
+    slips = [r.slip for r in result.records if r.error_type == "calculation"]
+    assert slips and set(slips) <= set(SLIP_KINDS) and len(set(slips)) >= 3  # every slip named, several kinds
+    assert all(r.slip is None for r in result.records if r.error_type != "calculation")
+    assert sum(v for k, v in r.breakdown["calculation"].items() if k.startswith("slip:")) == len(slips)
     for rej in result.rejects:
         assert rej.reason and (json.loads(rej.payload) if rej.payload else True)
     again = InjectErrors(InjectStage(), build_seed=5).run(seeds, [])
@@ -175,3 +280,94 @@ def test_label_checks_pass_rate_on_gsm8k_train():
         assert attempted >= 30, t  # unit conversions are the rarest: about one problem in twelve
         assert o.get("kept", 0) / attempted >= 0.85, (t, dict(o))
         assert o.get("label_not_first_change", 0) == 0 and o.get("arithmetic_inconsistent", 0) == 0, (t, dict(o))
+
+
+def test_coverage_of_model_written_solutions():
+    """bench/injection_labels.py --small: gold and the hand-written model-style set (GSM8K- and
+    MATH-style, in the ways models write: markdown, LaTeX, \\boxed{}, worded answers)."""
+    import importlib.util
+    import sys
+
+    from tests.conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("injection_labels", REPO / "bench" / "injection_labels.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["injection_labels"] = bench  # dataclasses look their module up there
+    spec.loader.exec_module(bench)
+    gold, gsm8k_style, math_style = bench.main(["--small", "--seeds", str(GSM8K_TRAIN)])
+    assert gold.n == 100 and gsm8k_style.n >= 40 and math_style.n >= 40
+    assert gsm8k_style.coverage >= 0.85, gsm8k_style.missed
+    assert math_style.coverage >= 0.60, math_style.missed
+    assert gold.coverage >= 0.85
+
+
+def test_only_uncovered_needs_the_rule_stage():
+    from synth.recipe import Recipe
+
+    base = {"name": "x", "kind": "error_injection", "seed": 1, "models": {"t": {"backend": "vllm", "model": "m"}},
+            "seeds": {"type": "procedural", "count": 2}}
+    with pytest.raises(ValueError, match="only_uncovered"):
+        Recipe.model_validate({**base, "stages": {"inject_llm": {"model": "t", "only_uncovered": True}}})
+    ok = Recipe.model_validate({**base, "stages": {"inject": {}, "inject_llm": {"model": "t", "only_uncovered": True}}})
+    assert ok.stages.inject_llm.only_uncovered
+
+
+def test_values_are_traced_as_a_reader_traces_them():
+    problem = "Dale had 2 slices of toast and 2 eggs. A slice costs $1 and an egg $3. Andrew had 1 slice."
+    steps = ["Dale's toast is 2 × $1 = $2.", "Andrew's toast is 1 × $1 = $1.", "Dale's eggs are 2 × $3 = $6.",
+             "Total: $2 + $1 + $6 = $9.", "The answer is 9."]
+    src = SourceSolution.parse(problem, steps)
+    edit = next(e for e in OPERATORS["question_value"].candidates(src) if "2 -> 3 in '2 × $1" in e.detail)
+    out = propagate(edit, set(src.question_values), Fraction(9))
+    assert out[2] == "Dale's eggs are 2 × $3 = $6."  # the eggs he had are still 2: $2 of toast was money
+    assert out[3] == "Total: $3 + $1 + $6 = $10." and out[4] == "The answer is 10."
+    trip = ["The supermarket and back is 5+5=10 miles.", "With the farm, the total is 10+6=16 miles.",
+            "The truck used 12-2=10 gallons.", "So the rate is 16/10 = 1.6 miles per gallon.", "The answer is 1.6."]
+    src = SourceSolution.parse("The supermarket is 5 miles away, the farm 6; he had 12 gallons and has 2 left.", trip)
+    edit = next(e for e in OPERATORS["missing_step"].candidates(src) if "step 1" in e.detail)
+    out = propagate(edit, set(src.question_values), Fraction(8, 5))
+    # 12 - 2 = 10 gallons is another quantity than the 10 miles left out: it keeps its value
+    assert out == ["With the farm, the total is 5+6=11 miles.", "The truck used 12-2=10 gallons.",
+                   "So the rate is 11/10 = 1.1 miles per gallon.", "The answer is 1.1."]
+
+
+def test_the_teacher_gets_what_the_rules_left():
+    """With only_uncovered, inject_llm takes exactly the sources the rule stage kept nothing for."""
+    from synth.stages.inject import injection_sources, source_key
+    from synth.stages.inject_llm import uncovered
+
+    words = Seed("w", "test", "Tom has three apples and eats one. How many are left?",
+                 ["Tom eats one of his three apples, so two are left."], "2")
+    seeds = [NATALIA, words]
+    kept = InjectErrors(InjectStage(), build_seed=1).run(seeds, []).records
+    covered = {source_key(r.seed_id, r.source_id) for r in kept}
+    assert [s.seed.seed_id for s in uncovered(injection_sources(["gold"], seeds, []), covered)] == ["w"]
+
+
+def test_a_fraction_result_is_carried_into_the_boxed_answer():
+    steps = [r"The probability is $\frac{4}{10} \cdot \frac{3}{9} = \frac{12}{90} = \frac{2}{15}$.",
+             r"The answer is $\boxed{\frac{2}{15}}$."]
+    src = SourceSolution.parse("A bag has 4 red balls and 6 blue balls; two are drawn.", steps)
+    edit = next(e for e in OPERATORS["question_value"].candidates(src) if "4 -> 6" in e.detail)
+    out = propagate(edit, set(src.question_values), None)
+    # written over the same 90 where it was unreduced, in lowest terms where it was reduced
+    assert out == [r"The probability is $\frac{6}{10} \cdot \frac{3}{9} = \frac{18}{90} = \frac{1}{5}$.",
+                   r"The answer is $\boxed{\frac{1}{5}}$."]
+
+
+def test_a_value_a_reader_could_not_trace_is_not_carried():
+    """6 blue yarns and the 6 red scarves just worked out: which one `3 x 6` uses, a reader cannot
+    tell, so a corruption that changes the 6 red scarves is passed over rather than carried into it."""
+    problem = "May knits 3 scarves from one yarn. She has 2 red yarns and 6 blue yarns."
+    steps = ["Red: 2 x 3 = 6 scarves.", "Blue: 3 x 6 = 18 scarves.", "Total: 6 + 18 = 24.", "The answer is 24."]
+    src = SourceSolution.parse(problem, steps)
+    edit = next(e for e in OPERATORS["question_value"].candidates(src) if "3 -> 6 in '2 x 3" in e.detail)
+    with pytest.raises(Implausible, match="ambiguous_value"):
+        propagate(edit, set(src.question_values), Fraction(24))
+    # the $20 of a left-out step is also the $20 of the cookies: which of the two a total uses, no reader can say
+    uki = ["Cupcakes: 20 x $1.50 = $30.", "Cookies: 10 x $2 = $20.", "Biscuits: 20 x $1 = $20.",
+           "Total: $30 + $20 + $20 = $70.", "The answer is 70."]
+    src = SourceSolution.parse("She sells twenty cupcakes at $1.50, 10 cookies at $2 and twenty biscuits at $1.", uki)
+    edit = next(e for e in OPERATORS["missing_step"].candidates(src) if "step 3" in e.detail)
+    with pytest.raises(Implausible, match="ambiguous_value"):
+        propagate(edit, set(src.question_values), Fraction(70))

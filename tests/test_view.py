@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import threading
@@ -529,7 +530,8 @@ def test_review_apply_makes_a_new_version(built):
     i = next(j for j, r in enumerate(new_pb) if r["id"] == relabel["id"])
     assert new_pb[i]["label"] == k
     assert rows("prm_stepwise")[i]["labels"] == [j < k for j in range(len(relabel["steps"]))]
-    assert rows("math_shepherd")[i]["label"].count("-") == len(relabel["steps"]) - k
+    parts = re.split(r"(?:^|\s)Step \d+: ", rows("math_shepherd")[i]["label"])[1:]  # "Step n: <text> <tag>"
+    assert [p.rstrip()[-1] for p in parts] == ["+" if j < k else "-" for j in range(len(relabel["steps"]))]
     old_by_id = {r["id"]: r for r in pb}
     assert all(r == old_by_id[r["id"]] for r in new_pb if r["id"] != relabel["id"])
     # the reviewed version is untouched, and so are its reviews

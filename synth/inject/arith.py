@@ -13,6 +13,7 @@ exact fractions, so `12/60 = 0.2` holds exactly and `10/3 = 3.33` holds to the s
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,7 +26,8 @@ _TOKEN = re.compile(
   | (?P<brace_mid>\}\s*\{)
   | (?P<brace_close>\})
   | (?P<num>(?<![a-wyzA-WYZ_.\d])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![^\W\dxX])(?!\.\d)|(?<![a-wyzA-WYZ_.\d])\.\d+(?![^\W\dxX]))
-  | (?P<op>\\times|\\cdot|\\div|[+*/×÷·–−]|-(?!-)
+  | (?P<pow>\^\s*\{?)
+  | (?P<op>\\times|\\cdot|\\div|[+*×÷·–−]|/(?!\s*[A-Za-z])|(?<![A-Za-z])-(?!-)
         |(?<=[\d\s)])[xX](?=\s*[$€£]?\s*[\d(])
         |\b(?:times|plus|minus|divided\ by|multiplied\ by)\b)
   | (?P<lp>\\left\(|(?<!\\)\()
@@ -38,7 +40,7 @@ _TOKEN = re.compile(
 # LaTeX math delimiters. Anything else (a word, a comma, a colon) ends the expression.
 _GAP = re.compile(r"(?:\s|\\\(|\\\)|\\\[|\\\]|\$|€|£|%|\\,|\\!|\\;)*")
 # Unit words after a number, before an operator or `=`: `3 green hats + 16 pink hats = 19 hats`.
-_UNIT_GAP = re.compile(r"\s*[A-Za-z][A-Za-z'-]*(?:\s+[A-Za-z][A-Za-z'-]*){0,3}\s*")
+_UNIT_GAP = re.compile(r"(?:\s+|\s*/)[A-Za-z][A-Za-z'-]*(?:\s+[A-Za-z][A-Za-z'-]*){0,3}\s*")
 _OP_SYMBOL = {"+": "+", "plus": "+", "-": "-", "–": "-", "−": "-", "minus": "-",
               "*": "*", "x": "*", "X": "*", "×": "*", "·": "*", "\\times": "*", "\\cdot": "*", "times": "*",
               "multiplied by": "*", "/": "/", "÷": "/", "\\div": "/", "divided by": "/"}
@@ -54,6 +56,7 @@ class Token:
     percent: bool = False
     op: Optional[str] = None  # op: + - * /
     editable: bool = True  # False for the division implied by \frac
+    fraction: bool = False  # num: a whole `\frac{5}{6}` written as one value (a result, or a mention)
 
     @property
     def decimals(self) -> int:
@@ -91,6 +94,8 @@ class Calc:
 
 def value_matches(value: Fraction, shown: Token) -> bool:
     assert shown.value is not None
+    if shown.fraction:
+        return value == shown.value
     tolerance = Fraction(1, 2 * 10 ** shown.decimals) * (Fraction(1, 100) if shown.percent else 1)
     return abs(value - shown.value) < tolerance
 
@@ -102,7 +107,8 @@ class StepMath:
     calcs: tuple[Calc, ...]
 
     def in_calc(self, token: Token) -> bool:
-        return any(token in c.lhs or token == c.result for c in self.calcs)
+        return any(token in c.lhs or token == c.result
+                   or (token.fraction and any(token.start <= t.start < token.end for t in c.lhs)) for c in self.calcs)
 
 
 def _number_value(text: str, percent: bool) -> Fraction:
@@ -115,6 +121,7 @@ def tokenize(text: str) -> list[list[Token]]:
     runs: list[list[Token]] = []
     current: list[Token] = []
     last_end = None
+    braces: list[str] = []  # what each open `{` belongs to: a fraction's numerator or denominator, an exponent
     for m in _TOKEN.finditer(text):
         kind = m.lastgroup
         if last_end is not None and not _GAP.fullmatch(text, last_end, m.start()):
@@ -131,13 +138,25 @@ def tokenize(text: str) -> list[list[Token]]:
         elif kind == "op":
             word = re.sub(r"\s+", " ", m.group())
             current.append(Token("op", s, e, m.group(), op=_OP_SYMBOL[word]))
-        elif kind == "frac":
-            current.append(Token("lp", s, e, m.group()))
+        elif kind == "pow":  # `2^{10}`: an exponent, never edited as an operation
+            current.append(Token("op", s, s + 1, "^", op="^", editable=False))
+            if m.group().endswith("{"):
+                current.append(Token("lp", e - 1, e, "{"))
+                braces.append("exponent")
+        elif kind == "frac":  # \frac{a}{b} is one group: (a)/(b) inside parentheses of its own
+            current += [Token("lp", s, s, ""), Token("lp", s, e, m.group())]
+            braces.append("numerator")
         elif kind == "brace_mid":
-            current += [Token("rp", s, s + 1, "}"), Token("op", e, e, "", op="/", editable=False),
-                        Token("lp", e - 1, e, "{")]
+            if braces and braces[-1] == "numerator":
+                braces[-1] = "denominator"
+                current += [Token("rp", s, s + 1, "}"), Token("op", e, e, "", op="/", editable=False),
+                            Token("lp", e - 1, e, "{")]
+            else:  # \binom{8}{3} and the like: nothing this parser can evaluate
+                current.append(Token("op", s, e, m.group(), op="?", editable=False))
         elif kind == "brace_close":
             current.append(Token("rp", s, e, "}"))
+            if braces and braces.pop() == "denominator":
+                current.append(Token("rp", e, e, ""))
         else:
             current.append(Token(kind, s, e, m.group()))
         last_end = e
@@ -180,11 +199,23 @@ class _Parser:
 
     def factor(self) -> Fraction:
         p = self.peek()
+        if p is not None and p.kind == "op" and p.op == "-":
+            self.i += 1
+            return -self.factor()
+        v = self.primary()
+        if (q := self.peek()) is not None and q.kind == "op" and q.op == "^":
+            self.i += 1
+            exponent = self.factor()
+            if exponent.denominator != 1 or abs(exponent) > 64:
+                raise ValueError("exponent")
+            return v ** int(exponent)
+        return v
+
+    def primary(self) -> Fraction:
+        p = self.peek()
         if p is None:
             raise ValueError("expression ends early")
         self.i += 1
-        if p.kind == "op" and p.op == "-":
-            return -self.factor()
         if p.kind == "num":
             assert p.value is not None
             return p.value
@@ -207,13 +238,40 @@ def evaluate(tokens: Iterable[Token], values: Optional[dict[int, Fraction]] = No
     return _Parser(toks).parse()
 
 
-def _calcs_in_run(run: list[Token]) -> list[Calc]:
+# What a written expression continues into when it is cut: `2n - 8 = 10` is algebra, not `-8 = 10`.
+_CONTINUES = re.compile(r"[A-Za-z0-9)}\]!^_]\s*$")
+
+
+def _cut_from_more(text: str, lhs: list[Token], dropped: list[Token]) -> bool:
+    """Whether the expression found before `=` is only the tail of a longer one the tokenizer could
+    not read (a variable, a factorial, a dropped operator): its value would be that of a fragment."""
+    if dropped and dropped[-1].kind == "op":
+        return True
+    before = text[:lhs[0].start].rstrip(" $\\(")
+    if lhs[0].kind == "op":
+        return bool(_CONTINUES.search(before))
+    return bool(before) and text[lhs[0].start - 1] not in " $(\\{" and bool(_CONTINUES.search(before))
+
+
+def _percent_of_plain(lhs: list[Token], result: Token) -> Token:
+    """`12/20 × 100 = 60%`: a result written with % after an expression with no percent in it is
+    the expression's value in percent, not a hundredth of it."""
+    if result.percent and not any(t.percent for t in lhs):
+        return Token("num", result.start, result.end, result.text, result.value * 100, False)
+    return result
+
+
+def _calcs_in_run(run: list[Token], text: str = "") -> list[Calc]:
     calcs = []
     eqs = [i for i, t in enumerate(run) if t.kind == "eq"]
     for n, e in enumerate(eqs):
-        if e + 1 >= len(run) or run[e + 1].kind != "num":
+        result_at = e + 1
+        if (e + 2 < len(run) and run[e + 1].kind == "op" and run[e + 1].op == "-" and run[e + 2].kind == "num"
+                and run[e + 2].start - run[e + 1].end <= 1):  # `= -27`: a negative result
+            result_at = e + 2
+        if result_at >= len(run) or run[result_at].kind != "num":
             continue
-        after = run[e + 2] if e + 2 < len(run) else None
+        after = run[result_at + 1] if result_at + 1 < len(run) else None
         if after is not None and after.kind in ("op", "lp", "num"):
             continue  # the right side is itself an expression: not a stated result
         lo = eqs[n - 1] + 1 if n else 0
@@ -226,17 +284,68 @@ def _calcs_in_run(run: list[Token]) -> list[Calc]:
                 break
             value = evaluate(lhs)
             if value is not None:
-                calcs.append(Calc(tuple(lhs), run[e + 1], value))
+                if text and _cut_from_more(text, lhs, run[lo:s]):
+                    break
+                result = run[result_at]
+                if result_at != e + 1:
+                    minus = run[e + 1]
+                    result = Token("num", minus.start, result.end, text[minus.start:result.end] if text else
+                                   "-" + result.text, -result.value, result.percent)
+                calcs.append(Calc(tuple(lhs), _percent_of_plain(lhs, result), value))
                 break
     return calcs
+
+
+_LATEX_FRACTION = re.compile(r"(?<![\\\w])-?\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}")
+
+
+def latex_fractions(text: str) -> list[Token]:
+    """Each `\\frac{5}{6}` of two plain numbers, as one value: how MATH-style solutions write results
+    and answers (`= \\frac{2}{15}`, `\\boxed{\\frac{5}{6}}`)."""
+    out = []
+    for m in _LATEX_FRACTION.finditer(text):
+        if int(m.group(2)):
+            v = Fraction(int(m.group(1)), int(m.group(2)))
+            out.append(Token("num", m.start(), m.end(), m.group(), -v if m.group().startswith("-") else v,
+                             fraction=True))
+    return out
+
+
+def _fraction_results(calcs: list[Calc], run: list[Token], text: str, fractions: list[Token]) -> list[Calc]:
+    """`\\frac{4}{10} \\cdot \\frac{3}{9} = \\frac{12}{90}`: a computation whose stated result is a fraction."""
+    by_start = {f.start: f for f in fractions}
+    eqs = [i for i, t in enumerate(run) if t.kind == "eq"]
+    out = []
+    for n, e in enumerate(eqs):
+        if e + 1 >= len(run) or run[e + 1].kind != "lp" or run[e + 1].start not in by_start:
+            continue
+        result = by_start[run[e + 1].start]
+        after = next((k for k in range(e + 1, len(run)) if run[k].start >= result.end
+                      and not (run[k].kind == "rp" and run[k].start == run[k].end)), len(run))
+        if after < len(run) and run[after].kind != "eq":
+            continue  # the right side goes on: not a stated result
+        lo = eqs[n - 1] + 1 if n else 0
+        lhs = run[lo:e]
+        if not lhs or not any(t.kind == "op" and t.editable for t in lhs) or lhs[0].kind == "op":
+            continue
+        value = evaluate(lhs)
+        if value is not None and not _cut_from_more(text, lhs, []):
+            out.append(Calc(tuple(lhs), result, value))
+    return calcs + out
 
 
 @lru_cache(maxsize=1 << 16)
 def parse_step(text: str) -> StepMath:
     """Cached: operators, propagation and checks parse the same steps many times."""
     runs = tokenize(text)
-    numbers = tuple(t for run in runs for t in run if t.kind == "num")
-    calcs = tuple(c for run in runs for c in _calcs_in_run(run))
+    fractions = latex_fractions(text)
+    calcs = tuple(c for run in runs for c in _fraction_results(_calcs_in_run(run, text), run, text, fractions))
+    inside = [(f.start, f.end) for f in fractions]
+    # a fraction counts as one number: its numerator and denominator are not quantities of their own
+    # unless a computation uses them (`\frac{12}{3} = 4` divides 12 by 3)
+    numbers = tuple(sorted([t for run in runs for t in run if t.kind == "num" and (
+        not any(s <= t.start < e for s, e in inside) or any(t in c.lhs for c in calcs))]
+        + fractions, key=lambda t: t.start))
     return StepMath(text, numbers, calcs)
 
 
@@ -252,8 +361,17 @@ def is_terminating(v: Fraction, max_decimals: int = 2) -> bool:
 
 
 def format_like(value: Fraction, like: Token) -> str:
-    """Writes `value` in the style of the number it replaces: thousands separators, decimals, percent.
-    A value that needs more decimals than it can show is rounded to two (operators avoid those)."""
+    """Writes `value` in the style of the number it replaces: thousands separators, decimals, percent,
+    a LaTeX fraction. A value that needs more decimals than it can show is rounded to two (operators
+    avoid those)."""
+    if like.fraction:  # over the same denominator where it can be (12/90 stays over 90, as written)
+        m = re.match(r"-?(\\[dt]?frac)\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}", like.text)
+        command, numerator, denominator = m.group(1), int(m.group(2)), int(m.group(3))
+        sign = "-" if value < 0 else ""
+        v = abs(value)
+        if math.gcd(numerator, denominator) != 1 and (v * denominator).denominator == 1:
+            return f"{sign}{command}{{{v * denominator}}}{{{denominator}}}"
+        return f"{sign}{v.numerator}" if v.denominator == 1 else f"{sign}{command}{{{v.numerator}}}{{{v.denominator}}}"
     v = value * 100 if like.percent else value
     exact = next((d for d in range(0, 7) if is_terminating(v, d)), None)
     money = like.decimals == 2  # $10.00 stays $12.00; 0.015 does not make 60000.000
@@ -287,3 +405,37 @@ SWAP_OP = {
     "times": "divided by", "multiplied by": "divided by",
     "/": "*", "÷": "×", "\\div": "\\times", "divided by": "times",
 }
+
+
+# ---- step markers ---------------------------------------------------------------------------------
+
+ORDINALS = ("First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth", "Ninth", "Tenth")
+_MARKER = re.compile(
+    r"^[\s*_#>]*(?:(?P<step>[Ss]tep|STEP)\s*(?P<n1>\d+)(?=\s*[:.)\-–*])|(?P<n2>\d+)[.)](?=\s)"
+    r"|(?P<ord>" + "|".join(ORDINALS) + r")\b)")
+
+
+@dataclass(frozen=True)
+class StepMarker:
+    """`Step 3:`, `3.` or `Third,` opening a step: its place in the list, not a quantity."""
+
+    start: int  # span of the number or ordinal word
+    end: int
+    number: int
+    kind: str  # step | list | ordinal
+
+    def renumbered(self, text: str, number: int) -> str:
+        word = ORDINALS[number - 1] if self.kind == "ordinal" else str(number)
+        if self.kind == "ordinal" and text[self.start:self.end].isupper():
+            word = word.upper()
+        return text[:self.start] + word + text[self.end:]
+
+
+def step_marker(text: str) -> Optional[StepMarker]:
+    m = _MARKER.match(text)
+    if m is None:
+        return None
+    if m.group("ord"):
+        return StepMarker(m.start("ord"), m.end("ord"), ORDINALS.index(m.group("ord")) + 1, "ordinal")
+    g = "n1" if m.group("n1") else "n2"
+    return StepMarker(m.start(g), m.end(g), int(m.group(g)), "step" if g == "n1" else "list")

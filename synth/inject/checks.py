@@ -11,7 +11,9 @@ They re-derive the label from the two step lists alone, so they hold whoever mad
    removed or added and no computation lost but the removed step's. Carrying a value changes numbers,
    not sentences. On GSM8K train all but 1 of 31,439 rule-made corruptions pass; of 200 outputs of
    the embedded 135M teacher that stated an answer and changed it, none did;
-5. for rule-made errors, recomputation: every computation holds except, for a calculation error,
+5. no changed step still states a value the corruption replaced, beside the new one (`India: 29.
+   Total: 50 + 25` where 25 replaced 29): a reader would see the seam, not a mistake;
+6. for rule-made errors, recomputation: every computation holds except, for a calculation error,
    the one in the labelled step (the operators carry values through; a slip elsewhere is a bug).
 """
 
@@ -22,10 +24,10 @@ from typing import Optional
 from schemas import ErrorInjection
 from synth.answers import answers_match
 from synth.inject.arith import numbers_in
-from synth.inject.steps import first_change, is_one_edit_of, step_is_wrong, wrong_calc_steps
+from synth.inject.steps import first_change, is_one_edit_of, restated_old_value, step_is_wrong, wrong_calc_steps
 
 CHECKS = ("no_final_answer", "answer_unchanged", "rewrote_the_solution", "no_changed_step",
-          "label_not_first_change", "first_change_not_an_error", "arithmetic_inconsistent")
+          "label_not_first_change", "first_change_not_an_error", "old_value_restated", "arithmetic_inconsistent")
 MIN_STEP_SIMILARITY = 0.5
 
 
@@ -46,6 +48,8 @@ def failed_check(inj: ErrorInjection, recompute: bool) -> Optional[str]:
     known = numbers_in(inj.problem) | {v for s in inj.original_steps for v in numbers_in(s)}
     if not step_is_wrong(inj.corrupted_steps[change.corrupted], before, known):
         return "first_change_not_an_error"
+    if restated_old_value(inj.original_steps, inj.corrupted_steps) is not None:
+        return "old_value_restated"
     if recompute:
         expected = [inj.first_error_step] if inj.error_type == "calculation" else []
         if wrong_calc_steps(inj.corrupted_steps) != expected:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Optional
 
-from synth.inject.arith import apply_edits, evaluate, format_like, is_terminating, parse_step, value_matches
+from synth.inject.arith import (apply_edits, evaluate, format_like, is_terminating, parse_step, step_marker,
+                                value_matches)
 
 _STEP_NUMBER = re.compile(r"(?:step|Step|STEP)\s*$")
 
@@ -35,24 +36,44 @@ class Edit:
     label: int  # the first wrong step, as the operator built it (checked independently later)
     detail: str  # what was changed, for the record
     subst: dict[Fraction, Fraction] = field(default_factory=dict)  # values already changed
+    slip: Optional[str] = None  # calculation errors: the kind of slip (synth.inject.operators.SLIP_KINDS)
+    # for each changed value, the operands of the computation that made it: a later computation of the
+    # same value from other operands is another quantity, not a restatement
+    origins: dict[Fraction, frozenset] = field(default_factory=dict)
 
 
-def check_plausible(old: Fraction, new: Fraction, decimals: int) -> None:
+def check_plausible(old: Fraction, new: Fraction, decimals: int, fraction: bool = False) -> None:
+    """`fraction`: the value is written as a LaTeX fraction, where 2/15 needs no decimals."""
     if old >= 0 and new < 0:
         raise Implausible("negative_value")
-    if old.denominator == 1 and new.denominator != 1:
+    if old.denominator == 1 and new.denominator != 1 and not fraction:
         raise Implausible("fractional_value")
-    if not is_terminating(new, max(2, decimals)):
+    if not fraction and not is_terminating(new, max(2, decimals)):
         raise Implausible("repeating_decimal")
     if old and (abs(new / old) > 100 or abs(new / old) < Fraction(1, 100)):
         raise Implausible("magnitude")  # 30/2000 min become 30*2000: an error, but not one a solver makes
+
+
+def _is_money(text: str, t) -> bool:
+    return text[max(0, t.start - 2):t.start].rstrip().endswith(("$", "€", "£"))
+
+
+def _operand_values(calc) -> frozenset:
+    return frozenset(t.value for t in calc.operands)
 
 
 def propagate(edit: Edit, question_values: set[Fraction], final_answer: Optional[Fraction]) -> list[str]:
     """The corrupted steps. `final_answer` is the original final answer's value: in the last step it
     is replaced even when the question mentions the same number, since it is the answer."""
     steps = list(edit.steps)
+    earlier = {c.result.value for text in steps[:edit.step] for c in parse_step(text).calcs}
+    if any(v in earlier for v in edit.subst):
+        # the $20 of a left-out step and the $20 an earlier step worked out: later uses of 20 could be
+        # either, so the change cannot be traced as a reader would
+        raise Implausible("ambiguous_value")
     subst = dict(edit.subst)
+    origins = dict(edit.origins)
+    money: dict[Fraction, bool] = {}
     last = len(steps) - 1
     for i in range(edit.step, len(steps)):
         text = steps[i]
@@ -63,24 +84,46 @@ def propagate(edit: Edit, question_values: set[Fraction], final_answer: Optional
                 continue
             new_values: dict[int, Fraction] = {}
             for t in calc.operands:
-                if t.value in subst:
-                    new_values[t.start] = subst[t.value]
-                    edits[(t.start, t.end)] = format_like(subst[t.value], t)
+                if t.value not in subst:
+                    continue
+                if t.value in question_values and t.value not in edit.subst:
+                    # 6 blue yarns or the 6 red scarves just worked out? A reader cannot tell which
+                    # quantity this is, so neither can the corruption: the next candidate is tried.
+                    if t.value in money and money[t.value] != _is_money(text, t):
+                        continue  # Dale's 2 eggs are not the $2 of his toast: the question's number
+                    if not (money.get(t.value) and _is_money(text, t)):  # $2 and $2 are the same amount
+                        raise Implausible("ambiguous_value")
+                new_values[t.start] = subst[t.value]
+                edits[(t.start, t.end)] = format_like(subst[t.value], t)
             new = evaluate(calc.lhs, new_values)
             if new is None:
                 raise Implausible("division_by_zero")
             # Compared with the expression's exact old value, not the written result: a result written
             # rounded (`37/7 = 5`) must still change when its inputs do.
             if new == calc.value and value_matches(new, calc.result):
+                made_from = origins.get(calc.result.value) if calc.result.value in subst else None
+                if not new_values and made_from is not None and made_from != _operand_values(calc):
+                    # a new quantity that happens to equal a changed one (12 - 2 = 10 gallons, after
+                    # 5 + 5 = 10 miles became 5): from here on the value means this quantity, left as it is
+                    del subst[calc.result.value]
                 continue
             old = calc.result.value
             assert old is not None
-            check_plausible(old, new, calc.result.decimals)
+            check_plausible(old, new, calc.result.decimals, calc.result.fraction)
             edits[(calc.result.start, calc.result.end)] = format_like(new, calc.result)
             subst[old] = new
+            origins[old] = _operand_values(calc)
+            money[old] = _is_money(text, calc.result)
+        mark = step_marker(text)
         for t in math.numbers:
+            if t.percent and t.value not in subst and t.value * 100 in subst and not math.in_calc(t):
+                # `= 60%` was computed as 60 (12/20 x 100): its restatement `60%` changes with it
+                edits[(t.start, t.end)] = format_like(subst[t.value * 100] / 100, t)
+                continue
             if math.in_calc(t) or t.value not in subst or _STEP_NUMBER.search(text[:t.start]):
                 continue
+            if mark is not None and t.start < mark.end:
+                continue  # `3.` numbering the step, not the quantity 3
             is_answer = i == last and t.value == final_answer
             if t.value in question_values and not is_answer:
                 continue

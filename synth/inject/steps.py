@@ -9,19 +9,28 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Optional
 
-from synth.inject.arith import StepMath, parse_step
+from synth.inject.arith import StepMath, parse_step, step_marker
 
 _SPACE = re.compile(r"\s+")
 _NUMBER_COMMAS = re.compile(r"(?<=\d),(?=\d{3})")
 
 
+def _unmarked(step: str) -> str:
+    """The step without its number in the list (`Step 3:`, `3.`, `Third,`): renumbering a list after a
+    removed step does not change what a step says."""
+    mark = step_marker(step)
+    return step if mark is None else step[:mark.start] + "#" + step[mark.end:]
+
+
 def normalize_step(step: str) -> str:
-    """What counts as the same step: case, spacing, trailing punctuation, `$` and thousands separators aside."""
-    s = _NUMBER_COMMAS.sub("", step.replace("$", ""))
+    """What counts as the same step: case, spacing, trailing punctuation, `$`, thousands separators and
+    the step's number in the list aside."""
+    s = _NUMBER_COMMAS.sub("", _unmarked(step).replace("$", ""))
     return _SPACE.sub(" ", s).strip().rstrip(".,;:!").lower()
 
 
@@ -54,6 +63,57 @@ def wrong_calc_steps(steps: list[str]) -> list[int]:
     return [i for i, s in enumerate(steps) if any(not c.holds for c in parse_step(s).calcs)]
 
 
+def _quantities(step: str) -> list[Fraction]:
+    """The values of the numbers a step states, its own number in a list aside."""
+    mark = step_marker(step)
+    return [t.value for t in parse_step(step).numbers if mark is None or t.start >= mark.end]
+
+
+def aligned_changes(original: list[str], corrupted: list[str]) -> list[tuple[int, str, str]]:
+    """(index in `corrupted`, original step, corrupted step) for every step edited in place, steps
+    aligned as in first_change (a removed step is taken from the start of its block)."""
+    a = [normalize_step(s) for s in original]
+    b = [normalize_step(s) for s in corrupted]
+    out = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag == "replace":
+            n = min(i2 - i1, j2 - j1)
+            out += [(j2 - n + k, original[i2 - n + k], corrupted[j2 - n + k]) for k in range(n)]
+    return out
+
+
+_DIGITS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\d.,])\d+(?:\.\d+)?")
+
+
+_NUMBER_WORDS = {w: Fraction(n) for n, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())} | {
+    "thirty": Fraction(30), "forty": Fraction(40), "fifty": Fraction(50), "sixty": Fraction(60), "hundred": Fraction(100),
+    "half": Fraction(1, 2), "twice": Fraction(2), "double": Fraction(2), "triple": Fraction(3), "dozen": Fraction(12)}
+_WORD_NUMBER = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
+
+
+def _written_numbers(step: str) -> list[Fraction]:
+    """Every number written in a step, including those a variable or unit is glued to (`4k`, `2x`)
+    and those written as words (`ten times`, `twice`), its own number in a list aside."""
+    mark = step_marker(step)
+    skip = mark.end if mark is not None else 0
+    return ([Fraction(m.group().replace(",", "")) for m in _DIGITS.finditer(step) if m.start() >= skip]
+            + [_NUMBER_WORDS[m.group().lower()] for m in _WORD_NUMBER.finditer(step) if m.start() >= skip])
+
+
+def restated_old_value(original: list[str], corrupted: list[str]) -> Optional[tuple[int, Fraction]]:
+    """The first changed step that still states a value its corruption replaced, beside the new one
+    (`India: 29. Total: 50 + 25`, where 25 replaced 29; `4k = 2 \\cdot 20`): (its index, the value),
+    or None. A reader sees the seam, not a mistake."""
+    for j, before, after in aligned_changes(original, corrupted):
+        old, new = Counter(_written_numbers(before)), Counter(_written_numbers(after))
+        for value in old - new:
+            if new[value]:
+                return j, value
+    return None
+
+
 def _signatures(math: StepMath) -> set[tuple]:
     return {(tuple(sorted(t.value for t in c.operands)), tuple(sorted(t.op for t in c.operators)), c.result.value)
             for c in math.calcs}
@@ -72,10 +132,11 @@ def step_is_wrong(changed: str, before: Optional[str], known_values: set[Fractio
     math = parse_step(changed)
     if any(not c.holds for c in math.calcs):
         return True
+    numbers = _quantities(changed)
     if before is None:
-        return any(t.value not in known_values for t in math.numbers)
+        return any(v not in known_values for v in numbers)
     old = parse_step(before)
-    if any(t.value not in {o.value for o in old.numbers} for t in math.numbers):
+    if any(v not in set(_quantities(before)) for v in numbers):
         return True
     return bool(old.calcs) and not _signatures(math) <= _signatures(old)
 

@@ -19,6 +19,7 @@ from synth.answers import answers_match, extract_answer
 from synth.inject.checks import failed_check
 from synth.inject.operators import OPERATORS, SourceSolution
 from synth.inject.propagate import Implausible, propagate
+from synth.inject.steps import restated_old_value
 from synth.recipe import InjectStage
 from synth.seeds import gold_solution_steps
 from synth.stages.base import StageReport, StageResult, reject
@@ -37,7 +38,12 @@ class Source:
 
     @property
     def key(self) -> str:
-        return f"{self.seed.seed_id}-gold" if self.source_id == "gold" else self.source_id
+        return source_key(self.seed.seed_id, self.source_id)
+
+
+def source_key(seed_id: str, source_id: str) -> str:
+    """One name per source solution, the same for a Source and for the injections made from it."""
+    return f"{seed_id}-gold" if source_id == "gold" else source_id
 
 
 def injection_sources(sources: list[str], seeds: list[Seed], solutions: list[Solution]) -> list[Source]:
@@ -82,18 +88,25 @@ class InjectErrors:
                 reject(report, rejects, src.key, "source_arithmetic_error", f"'{bad}' does not hold", src.seed)
                 continue
             rng = random.Random(f"{self.build_seed}:inject:{src.key}")
+            kept_before, outcomes = len(out), []
             for error_type in pick_types(self.config.error_types, self.config.max_per_source, rng):
                 record = self._inject(src, parsed, answer or "", error_type, report)
                 if record is None:
+                    outcomes.append(f"{error_type}: no plausible place")
                     continue
                 reason = failed_check(record, recompute=True)
                 if reason:
                     report.count(error_type, reason)
                     reject(report, rejects, record.injection_id, reason, record.detail, record)
+                    outcomes.append(f"{error_type}: {reason}")
                 else:
                     report.count(error_type, "kept")
+                    if record.slip:
+                        report.count(error_type, f"slip:{record.slip}")
                     report.labels[error_type] += 1
                     out.append(record)
+            if len(out) == kept_before:  # the source leaves the funnel here: say so, with what was tried
+                reject(report, rejects, src.key, "no_error_injected", "; ".join(outcomes), src.seed)
         report.n_out = len(out)
         report.wall_seconds = time.perf_counter() - t0
         return StageResult(out, rejects, report)
@@ -108,20 +121,35 @@ class InjectErrors:
             report.count(error_type, "not_applicable")
             return None
         random.Random(f"{self.build_seed}:{src.key}:{error_type}").shuffle(candidates)
+        candidates = _kinds_in_turn(candidates)
         final = _answer_value(answer)
         for edit in candidates[:MAX_TRIES]:
             try:
                 corrupted = propagate(edit, set(parsed.question_values), final)
             except Implausible:
                 continue
+            if restated_old_value(src.steps, corrupted) is not None:
+                continue  # the old value still stands beside the new one: the next candidate reads better
             return ErrorInjection(
                 injection_id=f"{src.key}-{error_type}", seed_id=src.seed.seed_id, source_id=src.source_id,
                 source_model=src.model, method="rule", error_type=error_type, problem=src.seed.problem,
                 original_steps=list(src.steps), corrupted_steps=corrupted, first_error_step=edit.label,
                 original_answer=answer, corrupted_answer=extract_answer("\n".join(corrupted)) or "",
-                gold_answer=src.seed.gold_answer, detail=edit.detail)
+                gold_answer=src.seed.gold_answer, detail=edit.detail, slip=edit.slip)
         report.count(error_type, "no_plausible_candidate")
         return None
+
+
+def _kinds_in_turn(candidates: list) -> list:
+    """Shuffled calculation slips, one of each kind in turn: every kind the computation allows is as
+    likely to be made (a digit can be transposed in any result, a carry forgotten only in some)."""
+    rank: dict = {}
+    order = []
+    for c in candidates:
+        n = rank.get(c.slip, 0)
+        rank[c.slip] = n + 1
+        order.append(n)
+    return [c for _, c in sorted(zip(order, candidates), key=lambda p: p[0])]
 
 
 def _answer_value(answer: str):
