@@ -8,6 +8,7 @@ labelling steps needs one function here, not changes downstream.
 from __future__ import annotations
 
 from schemas import ErrorInjection, LabelledSolution, MCStepLabels
+from synth.inject.steps import wrong_calc_steps
 
 
 def _source_key(inj: ErrorInjection) -> str:
@@ -16,7 +17,10 @@ def _source_key(inj: ErrorInjection) -> str:
 
 def from_injections(injections: list[ErrorInjection], include_originals: bool) -> list[LabelledSolution]:
     """Each corrupted solution (every step from the first wrong one on is bad, as Math-Shepherd labels a
-    solution after its first error) and, when asked, each corrupted source's original once, all good."""
+    solution after its first error) and, when asked, each corrupted source's original once: all good,
+    unless it writes a computation that does not hold (a right answer reached through `7 / 12 =
+    0.875`): then that step is its first wrong one, by the same rule, so no step released as
+    correct has a false computation."""
     out: list[LabelledSolution] = []
     originals: dict[str, ErrorInjection] = {}
     for inj in injections:
@@ -29,11 +33,13 @@ def from_injections(injections: list[ErrorInjection], include_originals: bool) -
         originals.setdefault(_source_key(inj), inj)
     if include_originals:
         for key, inj in originals.items():
+            n = len(inj.original_steps)
+            k = next(iter(wrong_calc_steps(list(inj.original_steps))), -1)
             out.append(LabelledSolution(
                 label_id=f"{key}-original", seed_id=inj.seed_id, problem=inj.problem,
-                steps=list(inj.original_steps), first_error_step=-1, final_answer_correct=True,
-                step_labels=[True] * len(inj.original_steps), label_source="original", generator=inj.source_model,
-                gold_answer=inj.gold_answer))
+                steps=list(inj.original_steps), first_error_step=k, final_answer_correct=True,
+                step_labels=[k < 0 or i < k for i in range(n)], label_source="original", generator=inj.source_model,
+                gold_answer=inj.gold_answer, error_detail="a written computation does not hold" if k >= 0 else ""))
     return out
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from synth.answers import answers_match, extract_answer
+from synth.answers import AnswerReading, answers_match, extract_answer, read_answer
 
 
 @pytest.mark.parametrize(
@@ -78,3 +78,119 @@ def test_model_style_solutions_against_labels(solution, gold, ok):
 def test_real_model_solutions_against_labels(solution, gold, answer, ok):
     assert extract_answer(solution) == answer
     assert answers_match(extract_answer(solution), gold) is ok
+
+
+# The misreadings of issue 19, each as the input that showed it: (solution, gold, what a careful
+# reader reads as the final answer (None: no single answer), whether it equals gold).
+@pytest.mark.parametrize("solution,gold,answer,ok", [
+    # the result of the final-answer statement, not the first number after "answer"
+    ("Zoe has 4 pencils and gets 2 more.\nFinal answer: Zoe has 4 + 2 = 6 pencils.", "6", "6", True),
+    ("Zoe has 4 pencils and gets 2 more.\nFinal answer: Zoe has 4 + 2 = 6 pencils.", "4", "6", False),
+    # the Unicode minus is a minus
+    ("It falls 2 - 7 = \u22125 degrees.\nThe answer is \u22125.", "5", "-5", False),
+    ("It falls 2 - 7 = \u22125 degrees.\nThe answer is \u22125.", "-5", "-5", True),
+    # "answer is" inside another sentence is not a statement
+    ("To check whether the answer is 12 we add 3 more.\nSo she has 12 + 3 = 15", "12", "15", False),
+    ("The answer is not 3, it is 4.", "3", "4", False),
+    ("The answer is not 3, it is 4.", "4", "4", True),
+    # plain-text non-integers are read whole
+    ("She eats 1/4 of it, so 1 - 1/4 = 3/4 is left.\nThe answer is 3/4.", "3", "3/4", False),
+    ("She eats 1/4 of it, so 1 - 1/4 = 3/4 is left.\nThe answer is 3/4.", "0.75", "3/4", True),
+    ("The recipe needs 2 1/2 cups.\nThe answer is 2 1/2 cups.", "2", "5/2", False),
+    ("The recipe needs 2 1/2 cups.\nThe answer is 2 1/2 cups.", "2.5", "5/2", True),
+    ("The point is where both lines meet.\nThe answer is (2, 3).", "2", "(2, 3)", False),
+    ("The city has 1.5 million people.\nThe answer is 1.5 million.", "1.5", "1500000", False),
+    ("The city has 1.5 million people.\nThe answer is 1.5 million.", "1500000", "1500000", True),
+    ("The answer is 2^3 = 8.", "2", "8", False),
+    ("The answer is 2^3 = 8.", "8", "8", True),
+    ("The answer is 20% of 50 = 10.", "20", "10", False),
+    ("The answer is 20% of 50 = 10.", "10", "10", True),
+    # the last statement does not lose to an early box: different stated answers are no single answer
+    ("First guess: \\boxed{12}.\nRechecking, 3 * 5 = 15.\nThe final answer is 15.", "12", None, False),
+    ("First guess: \\boxed{12}.\nRechecking, 3 * 5 = 15.\nThe final answer is 15.", "15", None, False),
+    ("The answer is 8.\nWait, 4 + 5 = 9, so the answer is 9.", "8", None, False),
+    ("The answer is 12 or 15.", "12", None, False),
+    # answers in words
+    ("He has five apples left.\nThe answer is five.", "5", "5", True),
+    ("The answer is twenty-one apples.", "21", "21", True),
+    ("So the answer is one hundred and five.", "105", "105", True),
+    # the same answer stated twice (a box inside the statement, a repeat) is one answer
+    ("The answer is $\\boxed{72}$.\nSo the final answer is 72.", "72", "72", True),
+])
+def test_issue_19_misreadings(solution, gold, answer, ok):
+    assert extract_answer(solution) == answer
+    assert answers_match(extract_answer(solution), gold) is ok
+
+
+# Endings in the styles other models write (Llama's "I hope it is correct", GPT's bold headings,
+# Qwen's boxes, money in LaTeX, a value on the line after "The answer is:"), labelled by hand.
+@pytest.mark.parametrize("solution,gold,answer,ok", [
+    ("Therefore, the final answer is: $\\boxed{18}$. I hope it is correct.", "18", "18", True),
+    ("**Final Answer:** $\\boxed{42}$", "42", "42", True),
+    ("Adding them gives 40 + 2 = 42.\n\n**Answer:** 42", "42", "42", True),
+    ("So the answer is **18**.", "18", "18", True),
+    ("Thus, the total cost is $\\$1,250$.\n\nThe answer is $\\$1,250$.", "1250", "1,250", True),
+    ("The final answer is $\\boxed{\\frac{7}{2}}$.", "3.5", "\\frac{7}{2}", True),
+    ("Answer: 3.5 hours", "3.5", "3.5", True),
+    ("The answer is:\n\n72", "72", "72", True),
+    ("Let's verify: if the answer is 12, then 12 * 2 = 24, which matches.\nSo the answer is 12.", "12", "12", True),
+    ("x = 4\n\nThe answer is $x = 4$.", "4", "4", True),
+    ("The answer is 4 + 2.", "6", "6", True),
+    ("12 is the answer.", "12", "12", True),
+    ("The answer is $2.50.", "2.5", "$2.50", True),
+    ("Janet sells 16 - 3 - 4 = 9 eggs.\nShe makes 9 * 2 = $18 every day.", "18", "$18", True),  # no statement
+    ("The answer is N.", "4", None, False),
+])
+def test_other_model_styles_against_labels(solution, gold, answer, ok):
+    assert extract_answer(solution) == answer
+    assert answers_match(extract_answer(solution), gold) is ok
+
+
+# More real SmolLM2-135M-Instruct endings (a tiny quickstart-style build), each labelled by reading it:
+# (ending, gold, finished, what a careful reader takes as its final answer, equals gold).
+@pytest.mark.parametrize("solution,gold,finished,answer,ok", [
+    # an answer in an unknown, then a number: the number is the only answer stated
+    ("A total of 3 * 9 = 27 beads are shared equally among 3 friends.\nThe answer is N / 3.\nThe answer is 33.",
+     "3", True, "33", False),
+    # an expression, then a different result: two answers
+    ("2. Noah ends up with 5 * 39 = 195 more beads.\n\nThe answer is 38 + 195.\n\nThe answer is 219.",
+     "195", True, None, False),
+    # right four times, then taken back: no single answer
+    ("78 + 40 = 118 shells.\nThe answer is 118.\n#### 118\nThe answer is 118.\n\nThe answer is 118.\n\n"
+     "No, the answer is 0.", "118", True, None, False),
+    # cut off mid-computation: what it reached is no answer
+    ("Each friend gets a total of 40 / 9 = 4 pencils.\nAva has a total of 4 * 4", "5", False, None, False),
+    ("Mia has 15 x 2 = 30 marbles.\nShe has doubled, so Mia now has 30 + 2 = 32 marbles.\n\nThe answer is N because "
+     "of step-by-step math.\n\nTrying the same example again, Mia has 32 x 2 = 64 marbles now, and", "30", False,
+     None, False),
+    # finished without a statement: its last result
+    ("13 - 4 = 8 books\nTom has 8 books.\nTom buys 4 more books, so Tom has 8 + 4 = 12 total books now.", "17", True,
+     "12", False),
+    ("Iris has 37 + 21 = 58 cookies now.", "58", True, "58", True),
+    # a statement in parentheses inside another sentence is not the final answer
+    ("Nora has 9 beads.\nShe does not share them equally. So, there is 100 (the answer is 101) apart from the "
+     "whole of 9.", "3", True, "9", False),
+    ("Fix a minor error: \"The answer is N\" instead of \"The answer is N.\"", "16", True, None, False),
+    # a statement that states no value: the numbers before it are not its answer
+    ("Noah has 20 apples. So, Noah has 2 * 40 = 80 apples.\nHence, the answer is N.", "80", True, None, False),
+    ("1\n\nThe answer is N.", "1", True, None, False),
+])
+def test_more_real_model_endings(solution, gold, finished, answer, ok):
+    assert extract_answer(solution, finished) == answer
+    assert answers_match(extract_answer(solution, finished), gold) is ok
+
+
+def test_a_cut_off_solution_has_only_the_answers_it_stated():
+    """Cut off at max_tokens (finished=False): numbers it reached are not an answer, statements are."""
+    cut = "Mia has 5 apples. She buys 3 more, so 5 + 3 = 8, and then she"
+    assert read_answer(cut).answer == "8" and read_answer(cut).status == "last_number"
+    assert read_answer(cut, finished=False) == AnswerReading("none", None)
+    stated = "5 + 3 = 8\nThe answer is 8.\nTo double check we count 1, 2, 3"
+    assert read_answer(stated, finished=False).answer == "8"
+
+
+def test_statements_say_where_the_answer_is_stated():
+    text = "She has 1 + 2 = 3 apples.\nThe answer is 3.\nShe is happy."
+    reading = read_answer(text)
+    assert reading.status == "stated" and len(reading.statements) == 1
+    assert text[reading.last.start:reading.last.end] == "The answer is 3."

@@ -13,7 +13,8 @@ import yaml
 
 from catalog import Catalog
 from schemas import TABLES
-from synth.answers import answers_match, extract_answer
+from synth.answers import answers_match, read_answer
+from synth.process import process_flaws
 from synth.errors import ValidationFailed
 from tests.conftest import write_recipe
 
@@ -43,17 +44,26 @@ def test_labels_agree_with_a_recheck_and_pairs_are_verified(built):
     statuses = {r["answer_status"] for r in solutions.values()}
     assert "incorrect" in statuses  # the small model gets most answers wrong
     for s in solutions.values():
-        assert s["extracted_answer"] == extract_answer(s["text"])
-        assert s["is_correct"] == answers_match(s["extracted_answer"], s["gold_answer"])
+        reading = read_answer(s["text"], finished=s["finish_reason"] != "length")
+        assert (s["answer_status"] == "no_answer") == (reading.status == "none")
+        assert (s["answer_status"] == "ambiguous") <= (reading.status == "ambiguous")
+        if reading.status != "ambiguous":
+            assert s["extracted_answer"] == reading.answer
+        assert s["is_correct"] == (s["answer_status"] == "correct")
+        assert s["is_correct"] == (reading.status != "ambiguous" and answers_match(reading.answer, s["gold_answer"]))
     pairs = _table(data_dir, summary, "pairs").to_pylist()
     funnel = {f["stage"]: f for f in summary.funnel}
     assert len(pairs) == funnel["pair"]["n_out"]
-    problems_with_both = {s["seed_id"] for s in solutions.values() if s["is_correct"]} & {
-        s["seed_id"] for s in solutions.values() if not s["is_correct"]}
+    clean = {s["solution_id"] for s in solutions.values()
+             if s["is_correct"] and not process_flaws(s["text"], s["finish_reason"], "solve_math")}
+    problems_with_both = {solutions[i]["seed_id"] for i in clean} & {
+        s["seed_id"] for s in solutions.values() if s["answer_status"] in ("incorrect", "no_answer")}
     assert funnel["pair"]["n_in"] - sum(funnel["pair"]["dropped"].values()) == len(problems_with_both)
+    assert funnel["chosen_screen"]["n_out"] == len(clean)
     for p in pairs:
         chosen, rejected = solutions[p["chosen_solution_id"]], solutions[p["rejected_solution_id"]]
         assert chosen["is_correct"] and not rejected["is_correct"] and p["method"] == "verified"
+        assert p["chosen_solution_id"] in clean and rejected["answer_status"] in ("incorrect", "no_answer")
         assert (p["score_chosen"], p["score_rejected"]) == (1.0, 0.0)
         assert chosen["seed_id"] == rejected["seed_id"] == p["seed_id"]
         assert p["chosen"][-1]["content"] == chosen["text"] and p["rejected"][-1]["content"] == rejected["text"]
@@ -100,6 +110,11 @@ def test_hub_folder_card_and_datasets_loader(built):
         assert f"| {f['stage']} | {f['n_in']} {f['unit_in']} | {f['n_out']} {f['unit_out']} |" in funnel_section
     assert "## Provenance" in card and "embedded:smollm2-135m-instruct@gguf-sha256:" in card
     assert "arXiv:2404.19733" in card  # the pairing method is cited
+    screen = next(f for f in summary.funnel if f["stage"] == "chosen_screen")
+    if screen["n_in"]:  # correct solutions that could not be chosen, by flaw
+        assert f"Of {screen['n_in']} solutions with a correct answer, {screen['n_out']} could be chosen" in card
+        for reason, n in screen["breakdown"]["flaws"].items():
+            assert reason in ("tried", "kept") or f"| {reason} | {n} |" in card
     for cfg in meta["configs"]:
         ds = datasets.load_dataset(str(hub), cfg["config_name"], split="train")
         assert len(ds) == summary.rows[cfg["config_name"]]

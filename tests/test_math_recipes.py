@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -17,7 +18,8 @@ from catalog import Catalog
 from schemas import TABLES
 from synth.answers import answers_match, extract_answer
 from synth.inject.checks import failed_check
-from synth.inject.steps import first_change
+from synth.inject.steps import first_change, wrong_calc_steps
+from synth.stages.mc_label import monotone_labels
 from synth.pipeline import PUBLISH_ORDER
 from synth.recipe import ERROR_TYPES
 from schemas import ErrorInjection
@@ -101,7 +103,8 @@ def check_labelled_exports(tables: dict[str, list], n_labelled: int) -> None:
         n = len(p["steps"])
         assert -1 <= p["label"] < n
         assert s["completions"] == p["steps"] and len(s["labels"]) == n
-        assert s["labels"] == [i < p["label"] or p["label"] == -1 for i in range(n)] or not p["final_answer_correct"]
+        # never good again after the first bad step
+        assert s["labels"] == [i < p["label"] or p["label"] == -1 for i in range(n)]
         assert m["input"].count(" ки") == n and m["label"].count(" ки") == 0
         tags = [line.rsplit(" ", 1)[1] for line in m["label"].split("\n")]
         assert tags == ["+" if ok else "-" for ok in s["labels"]]
@@ -124,12 +127,13 @@ def check_injections(tables: dict[str, list], recompute: bool) -> list[ErrorInje
 
 
 def test_gsm8k_rule_injection_recipe(prefect_harness, tmp_path):
-    recipe = shrink("gsm8k-injected-errors.yaml", tmp_path, **{"seeds.limit": 40})
+    # 60: a counting error needs a sum of three or more items (no item is counted twice for no reason)
+    recipe = shrink("gsm8k-injected-errors.yaml", tmp_path, **{"seeds.limit": 60})
     summary, tables = build(prefect_harness, recipe, tmp_path)
     card = check_common(summary, tables, "error_injection", ["arXiv:2503.17439", "arXiv:2412.06559", "arXiv:2312.08935"])
     records = check_injections(tables, recompute=True)
     assert {r.method for r in records} == {"rule"} and {r.source_id for r in records} == {"gold"}
-    assert len({r.error_type for r in records}) == 7  # every type applies somewhere in 40 GSM8K problems
+    assert len({r.error_type for r in records}) == 7  # every type applies somewhere in 60 GSM8K problems
     originals = {(r.seed_id) for r in records}
     check_labelled_exports(tables, len(records) + len(originals))
     pb = tables["processbench"]
@@ -211,7 +215,8 @@ def test_llm_typed_injection_recipe(prefect_harness, tmp_path):
     tried = sum(v.get("tried", 0) for v in stage["breakdown"].values())
     assert tried == 16 and stage["n_out"] == len(records)
     # ...and every other attempt, the embedded model's own, is kept or dropped with the check it failed.
-    assert tried == len(records) + sum(n for k, n in stage["dropped"].items() if k != "source_answer_mismatch")
+    source_drops = ("source_answer_mismatch", "no_error_injected")  # per source, not per attempt
+    assert tried == len(records) + sum(n for k, n in stage["dropped"].items() if k not in source_drops)
     usage = next(u for u in summary.usage if u["stage"] == "inject_llm")
     assert usage["cache_hits"] == 1 and usage["requests"] == 16
     assert "keep rate" in card
@@ -251,14 +256,17 @@ def test_math_shepherd_and_deepcritic_recipes(prefect_harness, tmp_path):
     for m in mc:
         s = solutions[m["solution_id"]]
         assert m["steps"] == s["steps"] and len(m["hard_labels"]) == len(m["steps"]) <= 6
-        assert m["hard_labels"][-1] == s["is_correct"] == m["final_answer_correct"]
-        assert m["hard_labels"] == [c > 0 for c in m["correct_rollouts"]]
-        assert m["soft_labels"] == [c / 2 for c in m["correct_rollouts"]]
+        assert s["is_correct"] == m["final_answer_correct"] and (s["is_correct"] or not m["hard_labels"][-1])
+        # One rule: good while every step so far reached the answer and wrote no false computation.
+        assert m["hard_labels"] == monotone_labels([c > 0 for c in m["correct_rollouts"]], wrong_calc_steps(m["steps"]))
+        assert all(0 < k <= 2 for k in m["scored_rollouts"])
+        assert m["soft_labels"] == [c / k for c, k in zip(m["correct_rollouts"], m["scored_rollouts"])]
     check_labelled_exports(tables, len(mc))
     mc_stage = next(f for f in summary.funnel if f["stage"] == "mc_label")
     assert mc_stage["n_in"] == len(solutions) == len(mc) + sum(mc_stage["dropped"].values())
     mc_usage = next(u for u in summary.usage if u["stage"] == "mc_label")
-    assert mc_usage["requests"] == sum(len(m["steps"]) - 1 for m in mc)  # one rollout request per step but the last
+    if not mc_stage["dropped"].get("unscored_step"):  # one rollout request per step but the last
+        assert mc_usage["requests"] == sum(len(m["steps"]) - 1 for m in mc)
 
     # DeepCritic-style: the same generation and rollouts (from the response cache), then critiques
     # judged against the Monte Carlo labels.
@@ -276,3 +284,62 @@ def test_math_shepherd_and_deepcritic_recipes(prefect_harness, tmp_path):
         assert c["first_error_step"] == truth[c["target_id"]]["first_error_step"]
         assert c["final_answer_correct"] == truth[c["target_id"]]["final_answer_correct"]
         assert not c["hint_given"]
+
+
+def test_step_labels_never_turn_back_to_correct():
+    """Monte Carlo hard labels follow the injected labels' (and TRL's) rule: every step from the first
+    wrong one on is wrong; a step writing a false computation is wrong whatever its rollouts reach."""
+    assert monotone_labels([True, False, True, True], []) == [True, False, False, False]
+    assert monotone_labels([True, True, True], [1]) == [True, False, False]
+    assert monotone_labels([True, True], []) == [True, True]
+
+
+def _mc_record(**changes: Any) -> dict:
+    record = dict(solution_id="s", seed_id="q", problem="p", model="m", completer="m",
+                  steps=["2 + 2 = 4", "4 * 3 = 12", "The answer is 12."], rollouts=4, correct_rollouts=[3, 0, 4],
+                  scored_rollouts=[4, 2, 4], soft_labels=[0.75, 0.0, 1.0], hard_labels=[True, False, False],
+                  first_error_step=1, final_answer_correct=True, gold_answer="12")
+    return {**record, **changes}
+
+
+def test_mc_suite_holds_labels_to_the_one_rule():
+    import pandas as pd
+
+    from validation import validate_table
+
+    good = pd.DataFrame([_mc_record()])
+    assert validate_table("mc_labels", good).success
+    for bad in (_mc_record(hard_labels=[True, False, True]),                   # correct again after a wrong step
+                _mc_record(soft_labels=[0.75, 0.0, 1.0], scored_rollouts=[4, 4, 4], correct_rollouts=[3, 0, 3]),
+                _mc_record(scored_rollouts=[4, 0, 4], correct_rollouts=[3, 0, 4]),  # a step with none scored
+                _mc_record(steps=["2 + 2 = 5", "4 * 3 = 12", "The answer is 12."], correct_rollouts=[3, 1, 4],
+                           soft_labels=[0.75, 0.5, 1.0], hard_labels=[True, True, True], first_error_step=-1)):
+        assert "labels_consistent" in validate_table("mc_labels", pd.DataFrame([bad])).summary
+
+
+def test_a_recipe_whose_labels_cannot_be_checked_is_refused(tmp_path):
+    import pytest
+
+    from synth.errors import RecipeError
+    from synth.recipe import load_recipe
+
+    recipe = yaml.safe_load((REPO / "recipes" / "math-shepherd-mc.yaml").read_text())
+    recipe["stages"]["generate"]["prompt"] = "respond"
+    if recipe["seeds"].get("path"):
+        recipe["seeds"]["path"] = str((REPO / "recipes" / recipe["seeds"]["path"]).resolve())
+    path = tmp_path / "mc-respond.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    with pytest.raises(RecipeError, match=r"stages.mc_label .*needs a final answer to check.*respond"):
+        load_recipe(path)
+
+
+def test_a_revealed_hint_states_what_the_labels_say():
+    from schemas import LabelledSolution
+    from synth.stages.critique import known_error_hint
+
+    mc = LabelledSolution(label_id="s", seed_id="q", problem="p", steps=["a", "b", "c"], first_error_step=1,
+                          final_answer_correct=True, step_labels=[True, False, False], label_source="monte_carlo",
+                          generator="m", gold_answer="12")
+    assert "step 2 is the first wrong step" in known_error_hint(mc)
+    assert known_error_hint(mc).endswith("The final answer is correct.")
+    assert known_error_hint(replace(mc, final_answer_correct=False)).endswith("The final answer is wrong.")

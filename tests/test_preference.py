@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from schemas import TABLES, AspectRating, Comparison, PairwiseVerdict, RatedCompletion, Seed, Solution, records_to_table
+from synth.answers import extract_answer
 from synth.errors import RecipeError, SeedError
 from synth.exports import to_dpo, to_ultrafeedback
 from synth.recipe import GenerateStage, PairStage, load_recipe
@@ -39,9 +40,15 @@ def rated(s: Solution, per_aspect: list[int], judges: tuple[str, ...] = ("j1",))
                            aspect_scores=scores, score=sum(scores.values()) / len(scores))
 
 
-def run_pairs(config: PairStage, solutions=(), ratings=(), comparisons=(), seeds=SEEDS):
-    stage = PairPreferences(config, GenerateStage(prompt="respond"), build_seed=1)
+def run_pairs(config: PairStage, solutions=(), ratings=(), comparisons=(), seeds=SEEDS, prompt="respond"):
+    stage = PairPreferences(config, GenerateStage(prompt=prompt), build_seed=1)
     return stage.run(list(seeds), list(solutions), list(ratings), list(comparisons))
+
+
+def math_solution(seed: str, i: int, text: str, correct: bool, status: str | None = None,
+                  finish_reason: str = "stop") -> Solution:
+    return replace(solution(seed, i, text, correct, status), finish_reason=finish_reason,
+                   steps=[ln for ln in text.splitlines() if ln.strip()], extracted_answer=extract_answer(text))
 
 
 def test_ratings_binarization_best_against_a_random_lower_one():
@@ -86,15 +93,88 @@ def test_best_vs_worst_and_minimum_margin():
     assert kept[0].score_chosen - kept[0].score_rejected >= 0.5
 
 
+GOOD = "She has 1 + 2 = 3 apples.\nThe answer is 3."
+
+
 def test_verified_pairs_need_gold_and_both_outcomes():
     seeds = [replace(SEEDS[0], gold_answer="3"), replace(SEEDS[1], gold_answer="3"), SEEDS[2]]
-    sols = [solution("q0", 0, correct=True), solution("q0", 1), solution("q0", 2, status="no_answer"),
-            solution("q1", 0, correct=True), solution("q2", 0, status="unverified")]
-    result = run_pairs(PairStage(method="verified", max_pairs_per_problem=5), sols, seeds=seeds)
+    sols = [math_solution("q0", 0, GOOD, correct=True), solution("q0", 1), solution("q0", 2, status="no_answer"),
+            solution("q0", 3, status="ambiguous"), math_solution("q1", 0, GOOD, correct=True),
+            solution("q1", 1, status="ambiguous"), solution("q2", 0, status="unverified")]
+    result = run_pairs(PairStage(method="verified", max_pairs_per_problem=5), sols, seeds=seeds, prompt="solve_math")
+    # A solution stating two answers (ambiguous) is neither chosen nor rejected.
     assert sorted((p.chosen_solution_id, p.rejected_solution_id) for p in result.records) == [
         ("q0-s0", "q0-s1"), ("q0-s0", "q0-s2")]
     assert all(p.score_chosen == 1.0 and p.gold_answer == "3" for p in result.records)
     assert dict(result.report.dropped) == {"no_incorrect_solution": 1, "no_gold_answer": 1}
+
+
+# Correct final answers that a chosen solution still may not have, each with the flaw that bars it.
+UNCLEAN = [
+    ("She has 7 / 12 = 0.875 of a pie, so 1 + 2 = 3.\nThe answer is 3.", "false_computation"),
+    ("Solve the equation: 1 = 3. So 1 + 2 = 3.\nThe answer is 3.", "false_computation"),
+    ("She has 1 + 2 = 3 apples.\nThe answer is 3.\nCheck: 3 x 2 = 6 apples in all.", "contradiction_after_answer"),
+    ("She has 1 + 2 = 3 apples.\nThe answer is 3.\nShe is happy now.", "answer_not_in_asked_form"),
+    ("She has 1 + 2 = 3 apples.", "no_stated_answer"),  # finished, and read as 3, but never stated
+    ("She has 1 + 2 = 3 apples.\nSo she has 3 apples in her bag and", "cut_off"),
+    ("She has 1 + 2 = 3 apples.\nThe answer is 3.", "cut_off"),
+    ("The answer is 10 - 7 = 3.", "answer_not_in_asked_form"),
+]
+
+
+def flaw_of(i: int) -> str:
+    return UNCLEAN[i][1]
+
+
+def test_a_correct_answer_is_not_enough_to_be_chosen():
+    seeds = [replace(SEEDS[0], seed_id=f"u{i}", gold_answer="3") for i in range(len(UNCLEAN) + 1)]
+    sols = []
+    for i, (text, _) in enumerate(UNCLEAN):
+        cut = "length" if flaw_of(i) == "cut_off" else "stop"
+        sols += [math_solution(f"u{i}", 0, text, correct=True, finish_reason=cut),
+                 math_solution(f"u{i}", 1, "1 + 1 = 2\nThe answer is 2.", correct=False)]
+    n = len(UNCLEAN)
+    sols += [math_solution(f"u{n}", 0, GOOD, correct=True), math_solution(f"u{n}", 1, UNCLEAN[0][0], correct=True),
+             math_solution(f"u{n}", 2, "1 + 1 = 2\nThe answer is 2.", correct=False)]
+    stage = PairPreferences(PairStage(method="verified", max_pairs_per_problem=5), GenerateStage(prompt="solve_math"),
+                            build_seed=1)
+    result = stage.run(seeds, sols, [], [])
+    assert [(p.chosen_solution_id, p.rejected_solution_id) for p in result.records] == [(f"u{n}-s0", f"u{n}-s2")]
+    assert dict(result.report.dropped) == {"no_clean_correct_solution": n}
+    reasons = {r.record_id: r.reason for r in result.rejects if r.stage == "chosen_screen"}
+    for i, (_, flaw) in enumerate(UNCLEAN):
+        assert reasons[f"u{i}-s0"] == f"unclean_chosen:{flaw}", UNCLEAN[i]
+    assert reasons[f"u{n}-s1"] == "unclean_chosen:false_computation"
+    # The screen's own funnel row, in solutions: every drop counted, each flaw in the breakdown.
+    row = stage.screen_report
+    assert (row.n_in, row.n_out, sum(row.dropped.values())) == (n + 2, 1, n + 1) == (n + 2, 1, len(reasons))
+    screen = row.breakdown["flaws"]
+    assert screen["tried"] == n + 2 and screen["kept"] == 1 and screen["false_computation"] == 3
+    assert next(r for r in result.rejects if r.record_id == "u0-s0").detail.startswith("false_computation: 7 / 12")
+
+
+def test_chosen_and_rejected_always_differ():
+    seeds = [replace(SEEDS[0], gold_answer="3"), replace(SEEDS[1], gold_answer="3")]
+    same = math_solution("q0", 1, GOOD + " ", correct=False, status="incorrect")  # a copy, spacing aside
+    sols = [math_solution("q0", 0, GOOD, correct=True), same]
+    result = run_pairs(PairStage(method="verified"), sols, seeds=seeds[:1], prompt="solve_math")
+    assert result.records == [] and dict(result.report.dropped) == {"chosen_equals_rejected": 1}
+    # Code: one run of a program passed and another run of the same program timed out.
+    program = "def f(x):\n    return x + 1\n"
+    passed = replace(solution("q1", 0, "```python\n" + program + "```", correct=True), extracted_answer=program)
+    timed_out = replace(solution("q1", 1, "Here it is:\n```python\n" + program + "```"), extracted_answer=program,
+                        error_type="Timeout")
+    code = run_pairs(PairStage(method="verified"), [passed, timed_out], seeds=seeds[1:], prompt="solve_code")
+    assert code.records == [] and dict(code.report.dropped) == {"chosen_equals_rejected": 1}
+
+
+def test_ratings_that_are_equal_up_to_float_rounding_are_a_tie():
+    sols = [solution("q0", i) for i in range(3)]
+    tied = [replace(rated(sols[0], [4, 4]), score=0.1 + 0.2), replace(rated(sols[1], [4, 4]), score=0.3),
+            replace(rated(sols[2], [1, 1]), score=0.1)]
+    assert 0.1 + 0.2 != 0.3  # the floats differ; the means they stand for do not
+    result = run_pairs(PairStage(method="ratings"), sols, tied, seeds=SEEDS[:1])
+    assert result.records == [] and dict(result.report.dropped) == {"tied_best": 1}
 
 
 def test_pairwise_pairs_come_from_consistent_comparisons():
@@ -123,7 +203,7 @@ def test_pair_and_dpo_suites_pass_good_records_and_catch_bad_ones():
     pairs, df = _pairs_frame()
     assert len(pairs) == 2 and validate_table("pairs", df).success
     dpo = records_to_table([to_dpo(p) for p in pairs], TABLES["dpo"]).to_pandas()
-    assert validate_table("dpo", dpo).success and list(dpo.columns) == ["prompt", "chosen", "rejected"]
+    assert validate_table("dpo", dpo).success and list(dpo.columns) == ["prompt", "chosen", "rejected", "seed_id"]
     bad = df.copy()
     bad.at[0, "score_rejected"] = 9.0                                          # rejected scored higher
     bad["chosen_ratings"] = [list(rs) if i != 1 else [dict(rs[0], rating=7)]  # out of 1-5
@@ -183,3 +263,42 @@ def test_prompt_seeds_load_and_bad_lines_are_named(tmp_path):
     spec = recipe.seeds.model_copy(update={"path": bad})
     with pytest.raises(SeedError, match=r"p.jsonl:2: missing field 'prompt'"):
         load_seeds(spec)
+
+
+def test_a_model_screen_refusal_keeps_a_clean_solution_from_being_chosen():
+    seeds = [replace(SEEDS[0], gold_answer="3")]
+    sols = [math_solution("q0", 0, GOOD, correct=True), math_solution("q0", 1, "The answer is 2.", correct=False)]
+    stage = PairPreferences(PairStage(method="verified"), GenerateStage(prompt="solve_math"), 1)
+    result = stage.run(seeds, sols, [], [], screened_out={"q0-s0": "critic c: first_wrong_step_disagrees"})
+    assert result.records == [] and dict(result.report.dropped) == {"no_clean_correct_solution": 1}
+    assert [(r.stage, r.reason) for r in result.rejects][0] == ("chosen_screen", "unclean_chosen:model_screen")
+    assert dict(stage.screen_report.breakdown["flaws"]) == {"tried": 1, "model_screen": 1}
+
+
+@pytest.mark.parametrize("pair,expected", [
+    ("{method: verified, screen: {model: critic}}", "stages.pair.screen.model names 'critic'"),
+    ("{method: ratings, screen: {model: generator}}", "stages.pair.screen screens the chosen solutions of verified"),
+])
+def test_a_chosen_screen_needs_a_known_critic_and_verified_pairs(tmp_path, pair, expected):
+    judge = "  judge: {models: [generator]}\n" if "ratings" in pair else ""
+    path = tmp_path / "r.yaml"
+    path.write_text("name: r\nkind: preference\nseeds: {type: procedural, count: 2}\n"
+                    "models:\n  generator: {model: embedded:smollm2-135m-instruct}\nstages:\n  generate: {n: 2}\n"
+                    + judge + f"  pair: {pair}\n")
+    with pytest.raises(RecipeError) as err:
+        load_recipe(path)
+    assert expected in str(err.value)
+
+
+def test_the_pairs_suite_refuses_a_chosen_solution_with_a_false_computation():
+    seeds = [replace(SEEDS[0], gold_answer="3")]
+    sols = [math_solution("q0", 0, GOOD, correct=True), math_solution("q0", 1, "The answer is 2.", correct=False)]
+    pairs = run_pairs(PairStage(method="verified"), sols, seeds=seeds, prompt="solve_math").records
+    df = records_to_table(pairs, TABLES["pairs"]).to_pandas()
+    assert len(pairs) == 1 and validate_table("pairs", df).success
+    bad = df.copy()
+    bad.at[0, "chosen"] = [{"role": "assistant", "content": "She has 7 / 12 = 0.875 of it, 1 + 2 = 3.\nThe answer is 3."}]
+    assert "chosen_work_holds" in validate_table("pairs", bad).summary
+    backwards = df.copy()
+    backwards.at[0, "rejected_answer"] = "3"
+    assert "chosen_work_holds" in validate_table("pairs", backwards).summary

@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 from math import comb
 from statistics import mean
 
+from synth.process import process_flaws
 from tests.servers import SERVED_NAME
 from tests.conftest import SHARED
 from tests.test_math_recipes import build, check_common, shrink
@@ -45,7 +46,7 @@ def check_pairs_against_sources(tables: dict[str, list], funnel: dict) -> list[d
         assert p["rejected"] == [{"role": "assistant", "content": rejected["text"]}]
         assert (p["chosen_model"], p["rejected_model"]) == (chosen["model"], rejected["model"])
         assert (p["chosen_length"], p["rejected_length"]) == (len(chosen["text"]), len(rejected["text"]))
-        assert d == {"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"]}
+        assert d == {"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"], "seed_id": p["seed_id"]}
         assert d["prompt"][-1]["role"] == "user"
     assert sum(funnel["pair"]["breakdown"]["length"].values()) == funnel["pair"]["n_out"]
     return pairs
@@ -170,30 +171,40 @@ def test_pairwise_recipe_judges_both_orders(prefect_harness, tmp_path):
 def test_verified_pairs_recipe(prefect_harness, tmp_path):
     """The recipe's stages on one-line problems in GSM8K's format (the small model solves almost no real
     GSM8K problem, so real ones would give no pairs to check), eight solutions each at two
-    temperatures: pairs only where the answers check out both ways."""
+    temperatures: pairs only where the answers check out both ways and chosen's work is clean (ten
+    problems, as the small model writes few clean correct solutions)."""
     easy = tmp_path / "easy.jsonl"
     problems = [("Tom has 7 apples and buys 5 more. How many apples does he have?", "7+5=12", 12),
                 ("A box holds 6 pens. How many pens are in 3 boxes?", "6*3=18", 18),
                 ("Mia had 20 stickers and gave away 8. How many are left?", "20-8=12", 12),
                 ("There are 15 birds and 9 fly away. How many birds remain?", "15-9=6", 6),
                 ("Sam reads 4 pages a day for 5 days. How many pages does he read?", "4*5=20", 20),
-                ("A class has 12 girls and 14 boys. How many children are in the class?", "12+14=26", 26)]
+                ("A class has 12 girls and 14 boys. How many children are in the class?", "12+14=26", 26),
+                ("Ava has 9 pencils and loses 5. How many pencils does she have now?", "9-5=4", 4),
+                ("Omar has 48 stickers and buys 19 more. How many stickers does he have now?", "48+19=67", 67),
+                ("Ava has 40 cards and is given 2 more. How many cards does Ava have now?", "40+2=42", 42),
+                ("Liam has 10 books and buys 10 more. How many books does Liam have now?", "10+10=20", 20)]
     easy.write_text("".join(json.dumps({"question": q, "answer": f"{calc.split('=')[0]} = <<{calc}>>{a}\n#### {a}"}) + "\n"
                             for q, calc, a in problems))
     recipe = shrink("gsm8k-verified-pairs.yaml", tmp_path, **{
-        "seeds.path": str(easy), "seeds.limit": 6,
+        "seeds.path": str(easy), "seeds.limit": 10,
         "models.low_temp.sampling.max_tokens": 128, "models.high_temp.sampling.max_tokens": 128})
     summary, tables = build(prefect_harness, recipe, tmp_path)
     check_common(summary, tables, "preference", ["arXiv:2404.19733", "arXiv:2110.14168", "arXiv:2305.18290"])
     funnel = funnel_of(summary)
     solutions = {s["solution_id"]: s for s in tables["solutions"]}
-    mixed = {seed for seed in {s["seed_id"] for s in solutions.values()}
-             if len({s["is_correct"] for s in solutions.values() if s["seed_id"] == seed}) == 2}
+    # Chosen: a correct answer and clean work (synth/process.py); rejected: a wrong answer or none.
+    clean = {i for i, s in solutions.items()
+             if s["is_correct"] and not process_flaws(s["text"], s["finish_reason"], "solve_math")}
+    assert funnel["chosen_screen"]["n_in"] == sum(s["is_correct"] for s in solutions.values())
+    assert funnel["chosen_screen"]["n_out"] == len(clean)
+    wrong = {i for i, s in solutions.items() if s["answer_status"] in ("incorrect", "no_answer")}
+    seeds = {s["seed_id"] for s in solutions.values()}
     assert funnel["pair"]["n_out"] == sum(
-        min(2, sum(s["is_correct"] for s in solutions.values() if s["seed_id"] == seed)
-            * sum(not s["is_correct"] for s in solutions.values() if s["seed_id"] == seed)) for seed in mixed)
+        min(2, sum(solutions[i]["seed_id"] == seed for i in clean) * sum(solutions[i]["seed_id"] == seed for i in wrong))
+        for seed in seeds)
     for p in check_pairs_against_sources(tables, funnel):
-        assert solutions[p["chosen_solution_id"]]["is_correct"] and not solutions[p["rejected_solution_id"]]["is_correct"]
+        assert p["chosen_solution_id"] in clean and p["rejected_solution_id"] in wrong
         assert p["method"] == "verified" and p["gold_answer"] and p["chosen_answer"]
 
 
@@ -222,3 +233,38 @@ def test_humaneval_verified_pairs_recipe(prefect_harness, tmp_path):
         assert chosen["is_correct"] and not rejected["is_correct"] and p["method"] == "verified"
         assert p["chosen_answer"] == chosen["extracted_answer"] and "def " in p["chosen_answer"]
     assert "code" in card.split("---\n")[1]  # tagged as a code dataset
+
+
+def test_a_critic_screens_the_chosen_solutions_of_verified_pairs():
+    """`stages.pair.screen`: the embedded model as critic judges the one candidate that passed the rule
+    checks (the one with a false computation is never sent); whatever it says, the solution is either
+    choosable or refused with the critic's reason, and the pair follows from that."""
+    from schemas import Seed, Solution
+    from synth.recipe import ChosenScreen, GenerateStage, PairStage, Sampling, VLLMModel
+    from synth.stages.pair import PairPreferences, ScreenChosen
+
+    def sol(i: int, text: str, correct: bool) -> Solution:
+        return Solution(solution_id=f"q-s{i}", seed_id="q", problem="Tom has 7 apples and buys 5 more. How many?",
+                        model="m", sample_index=i, text=text, steps=text.splitlines(),
+                        extracted_answer="12" if correct else "11", gold_answer="12",
+                        answer_status="correct" if correct else "incorrect", is_correct=correct,
+                        finish_reason="stop", prompt_tokens=5, completion_tokens=5)
+
+    sols = [sol(0, "Tom has 7 + 5 = 12 apples.\nThe answer is 12.", True),
+            sol(1, "Half is 7 / 2 = 3.4, so 7 + 5 = 12.\nThe answer is 12.", True),
+            sol(2, "Tom has 7 + 4 = 11 apples.\nThe answer is 11.", False)]
+    pair = PairStage(method="verified", screen=ChosenScreen(model="critic", max_explanation_chars=24))
+    models = {"critic": VLLMModel(max_model_len=1024, sampling=Sampling(temperature=0.0, max_tokens=200))}
+    screened, usage, refused = ScreenChosen(pair, GenerateStage(), models, 1, progress=False).run(sols)
+    assert screened.report.n_in == 1 and len(usage) == 1
+    assert set(screened.records) | set(refused) == {"q-s0"} and not set(screened.records) & set(refused)
+    assert all(why.startswith("critic critic: ") for why in refused.values())
+    seed = Seed(seed_id="q", source="test", problem=sols[0].problem, gold_steps=[], gold_answer="12")
+    pairing = PairPreferences(pair, GenerateStage(), 1)
+    result = pairing.run([seed], sols, [], [], screened_out=refused)
+    reasons = {r.record_id: r.reason for r in result.rejects if r.stage == "chosen_screen"}
+    assert reasons["q-s1"] == "unclean_chosen:false_computation"
+    if refused:
+        assert result.records == [] and reasons["q-s0"] == "unclean_chosen:model_screen"
+    else:
+        assert [(p.chosen_solution_id, p.rejected_solution_id) for p in result.records] == [("q-s0", "q-s2")]

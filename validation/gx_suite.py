@@ -35,11 +35,21 @@ def _injections(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _mc_consistent(row) -> bool:
-    n, counts = row["rollouts"], list(row["correct_rollouts"])
+    """The labels are what the counts say, under one rule: a step is good when it and every step
+    before it reached the answer and wrote no false computation."""
+    from synth.inject.steps import wrong_calc_steps
+
+    n, counts, scored = row["rollouts"], list(row["correct_rollouts"]), list(row["scored_rollouts"])
     hard, soft = list(row["hard_labels"]), list(row["soft_labels"])
     first = next((i for i, ok in enumerate(hard) if not ok), -1)
-    return (all(0 <= c <= n for c in counts) and all(abs(s - c / n) < 1e-9 for s, c in zip(soft, counts))
-            and hard == [c > 0 for c in counts] and row["first_error_step"] == first)
+    wrong = set(wrong_calc_steps(list(row["steps"])))
+    expected, ok = [], True
+    for i, c in enumerate(counts):
+        ok = ok and c > 0 and i not in wrong
+        expected.append(ok)
+    return (all(0 <= c <= k <= n and k > 0 for c, k in zip(counts, scored))
+            and all(abs(s - c / k) < 1e-9 for s, c, k in zip(soft, counts, scored))
+            and hard == expected and row["first_error_step"] == first)
 
 
 _DERIVED: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
@@ -57,8 +67,9 @@ _DERIVED: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
         labels_match_steps=[len(lab) == len(c) >= 1 for lab, c in zip(df["labels"], df["completions"])],
     ),
     "mc_labels": lambda df: df.assign(
-        lengths_agree=[len(s) == len(c) == len(so) == len(h) for s, c, so, h in
-                       zip(df["steps"], df["correct_rollouts"], df["soft_labels"], df["hard_labels"])],
+        lengths_agree=[len(s) == len(c) == len(k) == len(so) == len(h) for s, c, k, so, h in
+                       zip(df["steps"], df["correct_rollouts"], df["scored_rollouts"], df["soft_labels"],
+                           df["hard_labels"])],
         labels_consistent=[_mc_consistent(r) for _, r in df.iterrows()],
     ),
     "critiques": lambda df: df.assign(
@@ -81,6 +92,7 @@ _DERIVED: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
         ratings_in_range=[all(x["rating"] in (1, 2, 3, 4, 5) for x in [*c, *r])
                           for c, r in zip(df["chosen_ratings"], df["rejected_ratings"])],
         chosen_scores_higher=[pd.isna(c) or pd.isna(r) or c > r for c, r in zip(df["score_chosen"], df["score_rejected"])],
+        chosen_work_holds=[_chosen_work_holds(r) for _, r in df.iterrows()],
     ),
     "dpo": lambda df: df.assign(
         prompt_ends_with_user=df["prompt"].map(lambda m: len(m) > 0 and m[-1]["role"] == "user"),
@@ -146,6 +158,20 @@ def _duplicated(keys: list) -> list[float]:
 
 def _single_assistant(messages) -> bool:
     return len(messages) == 1 and messages[0]["role"] == "assistant" and bool(messages[0]["content"].strip())
+
+
+def _chosen_work_holds(row) -> bool:
+    from synth.answers import answers_match
+    from synth.process import false_computations
+
+    def text(v):
+        return None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+
+    gold = text(row["gold_answer"])
+    if row["method"] != "verified" or not gold:
+        return True
+    return (answers_match(text(row["chosen_answer"]), gold) and not answers_match(text(row["rejected_answer"]), gold)
+            and not false_computations(row["chosen"][-1]["content"]))
 
 
 def _pair_evidence(row) -> bool:

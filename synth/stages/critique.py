@@ -43,14 +43,18 @@ def critique_schema(n_steps: int, explanation_chars: int) -> dict:
 
 
 def known_error_hint(s: LabelledSolution) -> str:
-    """What the critic is told when the recipe reveals the known error (never part of the exported input)."""
+    """What the critic is told when the recipe reveals the known error (never part of the exported
+    input): exactly what the labels say, the final answer's verdict included, since a critique is
+    kept only when it agrees with both."""
+    final = "The final answer is correct." if s.final_answer_correct else "The final answer is wrong."
     if s.first_error_step < 0:
-        return "every step is correct and so is the final answer."
+        return "every step is correct. " + final
     where = f"step {s.first_error_step + 1} is the first wrong step"
     if s.label_source == "monte_carlo":
-        return f"{where}: from it on, the correct answer is no longer reached. The final answer is wrong."
+        return (f"{where}: no continuation sampled from it reached the correct answer, or it writes a computation "
+                f"that does not hold. {final}")
     kind = taxonomy()[s.error_type].description if s.error_type in taxonomy() else ""
-    return f"{where} ({(s.error_type or 'error').replace('_', ' ')}: {kind}). The final answer is wrong."
+    return f"{where} ({(s.error_type or 'error').replace('_', ' ')}: {kind}). {final}"
 
 
 def render_critique(verdicts: list[StepVerdict], final_correct: bool) -> str:

@@ -5,6 +5,13 @@ A step is as good as the answers reachable from it: from each step's prefix a co
 samples `rollouts` continuations, and each is checked against the gold answer. The soft label is the
 share that reach it, the hard label whether any does (Math-Shepherd's two estimators). The last step
 is labelled by the solution's own answer check, as there is nothing left to roll out.
+
+Hard labels follow one rule whatever made them (the injected labels' and TRL's stepwise
+convention): every step from the first wrong one on is wrong, so labels never turn back to correct
+([T, F, T, T] is [T, F, F, F]). A step whose written computation does not hold is wrong on its face,
+whatever its rollouts reach. A rollout cut off at max_tokens is not scored (its answer is unknown,
+not wrong); the soft label is the share of the scored rollouts, and a step with none scored drops
+the solution (`unscored_step`), as its label would be a guess.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Optional
 from schemas import ChatMessage, MCStepLabels, Solution
 from synth import engine
 from synth.answers import answers_match, extract_answer
+from synth.inject.steps import wrong_calc_steps
 from synth.backends.base import ChatRequest, derive_seed
 from synth.cache import ResponseCache
 from synth.engine import Usage
@@ -27,6 +35,16 @@ from synth.stages.generate import prompt_messages
 def prefix_text(steps: list[str], upto: int) -> str:
     """Steps 0..upto as the assistant wrote them, one a line, ready to be continued on the next line."""
     return "\n".join(steps[:upto + 1]) + "\n"
+
+
+def monotone_labels(reached: list[bool], wrong_steps: list[int]) -> list[bool]:
+    """Step i is good when it and every step before it reached the answer and wrote no false
+    computation: after the first wrong step, nothing is good again."""
+    out, ok = [], True
+    for i, r in enumerate(reached):
+        ok = ok and r and i not in wrong_steps
+        out.append(ok)
+    return out
 
 
 class MonteCarloStepLabels:
@@ -68,19 +86,31 @@ class MonteCarloStepLabels:
             for s, i in jobs
         ]
         completions, usage = engine.generate(self.name, self.spec, requests, cache=self.cache, progress=self.progress)
+        n = self.config.rollouts
         correct: dict[str, list[int]] = {s.solution_id: [0] * len(s.steps) for s in targets}
+        scored: dict[str, list[int]] = {s.solution_id: [n] * len(s.steps) for s in targets}
         for (s, i), comp in zip(jobs, completions):
             prefix = prefix_text(s.steps, i)
-            correct[s.solution_id][i] = sum(answers_match(extract_answer(prefix + t), s.gold_answer) for t in comp.texts)
+            finished = [x.text for x in comp.samples if x.finish_reason != "length"]
+            scored[s.solution_id][i] = len(finished)
+            correct[s.solution_id][i] = sum(answers_match(extract_answer(prefix + t), s.gold_answer) for t in finished)
         out = []
-        n = self.config.rollouts
         for s in targets:
-            counts = correct[s.solution_id]
+            counts, scored_n = correct[s.solution_id], scored[s.solution_id]
             counts[-1] = n if s.is_correct else 0  # the whole solution: its own answer decides
-            hard = [c > 0 for c in counts]
+            unscored = [i for i, k in enumerate(scored_n) if k == 0]
+            if unscored:
+                report.count("rollouts", "cut_off", sum(n - k for k in scored_n))
+                reject(report, rejects, s.solution_id, "unscored_step",
+                       f"every rollout from step {unscored[0]} hit max_tokens", s)
+                continue
+            report.count("rollouts", "scored", sum(scored_n[:-1]))
+            report.count("rollouts", "cut_off", sum(n - k for k in scored_n))
+            hard = monotone_labels([c > 0 for c in counts], wrong_calc_steps(s.steps))
             out.append(MCStepLabels(
                 solution_id=s.solution_id, seed_id=s.seed_id, problem=s.problem, model=s.model, completer=usage.model,
-                steps=list(s.steps), rollouts=n, correct_rollouts=counts, soft_labels=[c / n for c in counts],
+                steps=list(s.steps), rollouts=n, correct_rollouts=counts, scored_rollouts=scored_n,
+                soft_labels=[c / k for c, k in zip(counts, scored_n)],
                 hard_labels=hard, first_error_step=next((i for i, ok in enumerate(hard) if not ok), -1),
                 final_answer_correct=s.is_correct, gold_answer=s.gold_answer))
             report.labels["has_wrong_step" if not all(hard) else "all_steps_good"] += 1

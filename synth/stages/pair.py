@@ -2,7 +2,11 @@
 
 - `verified`: a solution whose answer checks out (math) or whose tests pass (code, run in the
   sandbox) against one that does not, no judge needed; the correct-vs-incorrect pairing of
-  "Iterative Reasoning Preference Optimization" (Pang et al. 2024).
+  "Iterative Reasoning Preference Optimization" (Pang et al. 2024). A math solution is chosen only
+  when it is also clean as a worked solution (synth/process.py: every written computation holds,
+  it finished, states the answer in the asked form, nothing after contradicts it), and, when the
+  recipe adds a model screen, when a critic finds no wrong step in it either; one that is not is
+  kept in `rejects` with the reason. A solution stating different answers is neither side.
 - `ratings`: by the mean of UltraFeedback's aspect ratings (Cui et al. 2023), as Zephyr's
   UltraFeedback binarization does (Tunstall et al. 2023): chosen is the best-rated completion,
   rejected a random lower-rated one (or the worst, the other common choice); a tie for best drops
@@ -16,13 +20,31 @@ their pairs) favour length (Singhal et al. 2023, "A Long Way to Go"), so the car
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import time
 from collections import defaultdict
-from schemas import ChatMessage, Comparison, PreferencePair, RatedCompletion, Seed, Solution
+from typing import Optional
+
+from schemas import ChatMessage, Comparison, PreferencePair, RatedCompletion, Reject, Seed, Solution
+from synth.process import process_flaws
 from synth.recipe import GenerateStage, PairStage
 from synth.stages.base import StageReport, StageResult, reject
 from synth.stages.generate import prompt_messages
+
+# Two mean ratings closer than this are a tie: means of small integers that are equal on paper can
+# differ in the last bits of a float (4.1 + 4.3 vs 4.2 + 4.2).
+SCORE_TOLERANCE = 1e-9
+SCREEN = "chosen_screen"  # the funnel row of the chosen-solution screen (unit: solutions with a correct answer)
+
+
+def _same_response(a: Solution, b: Solution, code: bool = False) -> bool:
+    """Chosen and rejected must differ: in text (spacing aside), and for code in the program that was
+    run (one run of a program can pass and another of the same program time out)."""
+    if " ".join(a.text.split()) == " ".join(b.text.split()):
+        return True
+    return bool(code and a.extracted_answer and b.extracted_answer
+                and " ".join(a.extracted_answer.split()) == " ".join(b.extracted_answer.split()))
 
 
 def count_length(report: StageReport, pair: PreferencePair) -> None:
@@ -40,8 +62,40 @@ class PairPreferences:
     def __init__(self, config: PairStage, generate: GenerateStage, build_seed: int):
         self.config, self.generate, self.build_seed = config, generate, build_seed
 
+    def screen_chosen(self, solutions: list[Solution], screened_out: Optional[dict[str, str]],
+                      rejects: list[Reject]) -> set[str]:
+        """The ids of the correct solutions that may be chosen. The others go to `rejects` (stage
+        `chosen_screen`, reason `unclean_chosen:<first flaw>`), counted in the screen's own funnel row
+        (`self.screen_report`, in solutions, beside the pair row's problems), each flaw in its breakdown."""
+        correct = [s for s in solutions if s.is_correct]
+        report = self.screen_report = StageReport(SCREEN, unit_in="correct solutions", unit_out="choosable",
+                                                  n_in=len(correct))
+        out: set[str] = set()
+        for s in correct:
+            report.count("flaws", "tried")
+            flaws = [] if self._code else [(f.kind, f.detail) for f in
+                                           process_flaws(s.text, s.finish_reason, self.generate.prompt)]
+            if not flaws and screened_out and s.solution_id in screened_out:
+                flaws = [("model_screen", screened_out[s.solution_id])]
+            if not flaws:
+                report.count("flaws", "kept")
+                out.add(s.solution_id)
+                continue
+            for kind, _ in flaws:
+                report.count("flaws", kind)
+            reject(report, rejects, s.solution_id, f"unclean_chosen:{flaws[0][0]}",
+                   "; ".join(f"{k}: {d}" for k, d in flaws)[:2000], s)
+        report.n_out = len(out)
+        return out
+
+    @property
+    def _code(self) -> bool:
+        return self.generate.prompt == "solve_code"
+
     def run(self, seeds: list[Seed], solutions: list[Solution], rated: list[RatedCompletion],
-            comparisons: list[Comparison]) -> StageResult[PreferencePair]:
+            comparisons: list[Comparison],
+            screened_out: Optional[dict[str, str]] = None) -> StageResult[PreferencePair]:
+        """`screened_out`: solution id -> why a model screen (a critic) would not let it be chosen."""
         t0 = time.perf_counter()
         report = StageReport(self.name, unit_in="problems", unit_out="pairs", n_in=len(seeds))
         rejects: list = []
@@ -51,6 +105,8 @@ class PairPreferences:
         groups: dict[str, list] = defaultdict(list)
         for r in {"verified": solutions, "ratings": rated, "pairwise": comparisons}[method]:
             groups[r.seed_id].append(r)
+        self.screen_report: Optional[StageReport] = None
+        self.choosable = self.screen_chosen(solutions, screened_out, rejects) if method == "verified" else set()
         for seed in seeds:
             rng = random.Random(f"{self.build_seed}:{seed.seed_id}")  # the same choice however batches fall
             group = groups.get(seed.seed_id, [])
@@ -83,6 +139,7 @@ class PairPreferences:
     def _verified(self, seed: Seed, group: list[Solution], rng: random.Random, report: StageReport,
                   rejects: list) -> list[PreferencePair]:
         correct = [s for s in group if s.is_correct]
+        clean = [s for s in correct if s.solution_id in self.choosable]
         wrong = [s for s in group if s.answer_status in ("incorrect", "no_answer")]
         if not seed.gold_answer and seed.tests is None:
             reject(report, rejects, seed.seed_id, "no_gold_answer", "verified pairs need a gold answer or tests", seed)
@@ -94,9 +151,19 @@ class PairPreferences:
             reject(report, rejects, seed.seed_id, "no_correct_solution", f"{len(group)} samples, none correct", seed)
             return []
         if not wrong:
-            reject(report, rejects, seed.seed_id, "no_incorrect_solution", f"{len(group)} samples, all correct", seed)
+            reject(report, rejects, seed.seed_id, "no_incorrect_solution",
+                   f"{len(group)} samples, none incorrect (ambiguous ones are neither side)", seed)
             return []
-        combos = [(c, w) for c in correct for w in wrong]
+        if not clean:
+            reject(report, rejects, seed.seed_id, "no_clean_correct_solution",
+                   f"{len(correct)} correct, each with a flaw a chosen solution may not have (see rejects of "
+                   f"stage {SCREEN})", seed)
+            return []
+        combos = [(c, w) for c in clean for w in wrong if not _same_response(c, w, self._code)]
+        if not combos:
+            reject(report, rejects, seed.seed_id, "chosen_equals_rejected",
+                   "every correct solution is the same response (or program) as every incorrect one", seed)
+            return []
         rng.shuffle(combos)
         return [self._pair(seed, c, w, score_chosen=1.0, score_rejected=0.0, chosen_answer=c.extracted_answer,
                            rejected_answer=w.extracted_answer)
@@ -110,16 +177,18 @@ class PairPreferences:
         ranked = sorted(group, key=lambda r: (-r.score, r.solution_id))
         best = ranked[0]
         scores = ", ".join(f"{r.score:.2f}" for r in ranked)
-        if ranked[1].score == best.score:
+        if math.isclose(ranked[1].score, best.score, rel_tol=0.0, abs_tol=SCORE_TOLERANCE):
             reject(report, rejects, seed.seed_id, "tied_best", f"scores {scores}", seed)
             return []
-        lower = [r for r in ranked[1:] if best.score - r.score >= self.config.min_margin and r.text != best.text]
+        lower = [r for r in ranked[1:] if best.score - r.score > SCORE_TOLERANCE
+                 and best.score - r.score >= self.config.min_margin - SCORE_TOLERANCE
+                 and " ".join(r.text.split()) != " ".join(best.text.split())]
         if not lower:
             reject(report, rejects, seed.seed_id, "below_min_margin",
                    f"scores {scores}; min_margin {self.config.min_margin} (a copy of chosen's text never counts)", seed)
             return []
         if self.config.binarize == "best_vs_worst":
-            worst = [r for r in lower if r.score == lower[-1].score]
+            worst = [r for r in lower if math.isclose(r.score, lower[-1].score, rel_tol=0.0, abs_tol=SCORE_TOLERANCE)]
             rejected = rng.choice(worst)
         else:
             rejected = rng.choice(lower)
@@ -133,8 +202,56 @@ class PairPreferences:
             reject(report, rejects, seed.seed_id, "no_consistent_comparison",
                    "no comparison of this prompt's completions survived judging", seed)
             return []
-        chosen = sorted(group, key=lambda c: c.comparison_id)
+        chosen = [c for c in sorted(group, key=lambda c: c.comparison_id)
+                  if not _same_response(self.by_id[c.winner_id], self.by_id[c.loser_id])]
+        if not chosen:
+            reject(report, rejects, seed.seed_id, "chosen_equals_rejected",
+                   "every consistent comparison was between two copies of one response", seed)
+            return []
         rng.shuffle(chosen)
         return [self._pair(seed, self.by_id[c.winner_id], self.by_id[c.loser_id], verdicts=list(c.verdicts))
                 for c in chosen[: self.config.max_pairs_per_problem]]
 
+
+class ScreenChosen:
+    """The recipe's model screen of chosen solutions (`stages.pair.screen`): the critique stage's critic
+    judges every step of each correct solution that passed the rule checks, told nothing; the
+    solution stays choosable only when the critique parses and finds every step and the final
+    answer correct. Its own funnel row (`pair_screen`) counts what it judged; the refused solutions
+    are dropped (and counted) by the chosen-solution screen, reason `unclean_chosen:model_screen`."""
+
+    name = "pair_screen"
+
+    def __init__(self, pair: PairStage, generate: GenerateStage, models: dict, build_seed: int,
+                 cache=None, progress: bool = True):
+        self.pair, self.generate, self.models, self.build_seed = pair, generate, models, build_seed
+        self.cache, self.progress = cache, progress
+
+    def run(self, solutions: list[Solution]) -> tuple[StageResult[str], list, dict[str, str]]:
+        """The ids that pass, the critic's usage, and solution id -> why it may not be chosen."""
+        from schemas import LabelledSolution
+        from synth.recipe import CritiqueStage
+        from synth.stages.critique import CritiqueSteps
+
+        t0 = time.perf_counter()
+        candidates = [s for s in solutions if s.is_correct
+                      and not process_flaws(s.text, s.finish_reason, self.generate.prompt)]
+        report = StageReport(self.name, unit_in="solutions", unit_out="solutions", n_in=len(candidates))
+        labelled = [LabelledSolution(
+            label_id=s.solution_id, seed_id=s.seed_id, problem=s.problem, steps=list(s.steps), first_error_step=-1,
+            final_answer_correct=True, step_labels=[True] * len(s.steps), label_source="original", generator=s.model,
+            gold_answer=s.gold_answer) for s in candidates if s.steps]
+        cfg = CritiqueStage(model=self.pair.screen.model, targets=["original"],
+                            max_explanation_chars=self.pair.screen.max_explanation_chars)
+        critiqued, usages = CritiqueSteps(cfg, self.models, self.build_seed, self.cache, self.progress).run(labelled)
+        passed = {c.target_id for c in critiqued.records}
+        refused = {s.solution_id: "no steps to judge" for s in candidates if not s.steps}
+        for r in critiqued.rejects:
+            target = r.record_id.rsplit("-c", 1)[0]
+            refused[target] = f"critic {self.pair.screen.model}: {r.reason} ({r.detail})"
+            report.count("critic", r.reason)
+        report.labels["passed"] = len(passed)
+        report.labels["refused"] = len(refused)
+        report.n_out = len(passed)
+        report.wall_seconds = time.perf_counter() - t0
+        return StageResult(sorted(passed), [], report), usages, refused

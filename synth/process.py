@@ -1,0 +1,128 @@
+"""Whether a solution with the right final answer is also a right *worked* solution.
+
+A verified pair teaches a trainer that its chosen solution is preferred, step by step, not only in
+its last number: a chosen solution that writes `7 / 12 = 0.875` on its way to the right answer
+teaches the false computation too. So a correct answer is necessary, not sufficient, for a solution
+to be chosen (or released as correct): every computation it writes must hold, nothing after its
+final answer may contradict it, it must have finished, and it must state the answer in the form its
+prompt asks for. Each failure is a named flaw; a solution with any flaw is kept in `rejects`, never
+chosen.
+
+The computations are read with the same parser the error operators use (`synth.inject.arith`), so a
+computation that parser reads as false is never in a chosen solution.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Optional
+
+from synth.answers import AnswerReading, answers_match, read_answer, value_of
+from synth.inject.arith import parse_step
+
+FLAWS = ("cut_off", "no_stated_answer", "false_computation", "contradiction_after_answer", "answer_not_in_asked_form")
+
+# The final line each prompt asks for ("End with "The answer is N.""): a connective at most, the
+# statement, one value (a number, a fraction, LaTeX or a box) and at most a few unit words.
+_ASKED_FORM = {
+    "solve_math": re.compile(
+        r"^(?:(?:so|thus|therefore|hence)\s*,?\s*)?the\s+answer\s+is\s*:?\s*"
+        r"(?P<value>\$?-?[\d.,/]+%?|\$[^$\n]+\$|\\\(.+?\\\)|\\boxed\{.+\})"
+        r"(?:\s+[A-Za-z][A-Za-z'-]*){0,3}\s*[.!]?$", re.IGNORECASE),
+}
+
+
+@dataclass(frozen=True)
+class Flaw:
+    kind: str  # one of FLAWS
+    detail: str
+
+
+# `1 = 3`: two different numbers set equal, with no operation on either side (a computation's
+# result is checked by the parser; this is the claim with nothing to compute).
+_EQUALITY = re.compile(r"(?=(?P<eq>(?P<a>\d+(?:\.\d+)?)\s*=\s*(?P<b>\d+(?:\.\d+)?)))")
+_NOT_BARE_BEFORE = re.compile(r"(?:[\w.,^*/+\-−×÷()$%]\s*|:)$")  # `12:10 = 2:10` is a time, not a claim
+_NOT_BARE_AFTER = re.compile(r"^(?:\s*(?:[\w,^*/+\-−×÷(%]|\.\d)|:)")
+
+
+def _bare_equalities(line: str) -> list[str]:
+    out = []
+    for m in _EQUALITY.finditer(line):
+        end = m.end("eq")
+        before = line[:m.start()]
+        if re.search(r"=\s*$", before):  # `4 + 2 = 6 = 7`: the chain's last link is a bare equality
+            before = before.rstrip()[:-1]
+            if not re.search(r"\d\s*$", before):
+                continue
+        elif _NOT_BARE_BEFORE.search(before):
+            continue
+        if _NOT_BARE_AFTER.match(line[end:]):
+            continue
+        if Fraction(m.group("a")) != Fraction(m.group("b")):
+            out.append(m.group("eq"))
+    return out
+
+
+def false_computations(text: str) -> list[str]:
+    """Each written computation whose stated result is not its value (`7 / 12 = 0.875`), and each
+    equality of two different numbers (`1 = 3`)."""
+    out = []
+    for line in text.splitlines():
+        for c in parse_step(line).calcs:
+            if not c.holds:
+                out.append(c.text(line).strip())
+        out += _bare_equalities(line)
+    return out
+
+
+def _contradictions(text: str, reading: AnswerReading) -> list[str]:
+    """Computations after the first statement of the final answer whose result differs from it
+    (`The answer is 72.` then `Tom has 24 x 3 = 75 stamps.`): the reader is left with two results."""
+    first = reading.statements[0]
+    after = text[first.end:]
+    out = []
+    for line in after.splitlines():
+        for c in parse_step(line).calcs:
+            if not answers_match(c.result.text, reading.answer or ""):
+                out.append(c.text(line).strip())
+    return out
+
+
+def _in_asked_form(text: str, reading: AnswerReading, prompt: str) -> Optional[str]:
+    """None when the solution ends with the final-answer line its prompt asks for; else why not."""
+    form = _ASKED_FORM.get(prompt)
+    if form is None:
+        return None
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    last = lines[-1].replace("**", "") if lines else ""
+    m = form.match(last)
+    if m is None:
+        return f"the last line is {last[-120:]!r}, not a line 'The answer is <value>.'"
+    value = value_of(m.group("value"))
+    if value is None or not answers_match(value, reading.answer or ""):
+        return f"the last line {last[-120:]!r} does not state the answer {reading.answer!r}"
+    return None
+
+
+def process_flaws(text: str, finish_reason: str, prompt: str) -> list[Flaw]:
+    """Why a solution whose final answer checks out still cannot be chosen; empty when it can."""
+    flaws: list[Flaw] = []
+    if finish_reason == "length":
+        flaws.append(Flaw("cut_off", "the solution hit max_tokens before it ended"))
+    reading = read_answer(text, finished=finish_reason != "length")
+    if reading.status != "stated":
+        flaws.append(Flaw("no_stated_answer", f"no final-answer statement ({reading.status})"))
+    wrong = false_computations(text)
+    if wrong:
+        flaws.append(Flaw("false_computation", "; ".join(wrong[:5])))
+    if reading.status == "stated":
+        contradicting = _contradictions(text, reading)
+        if contradicting:
+            flaws.append(Flaw("contradiction_after_answer",
+                              f"after the answer {reading.answer}: " + "; ".join(contradicting[:5])))
+        form = _in_asked_form(text, reading, prompt)
+        if form:
+            flaws.append(Flaw("answer_not_in_asked_form", form))
+    return flaws
