@@ -1,5 +1,5 @@
 # `make quickstart` installs (once) and builds recipes/quickstart.yaml end to end.
-# `make test` installs (once) and runs the test suite; .ci/run calls it.
+# `make test` installs (once; chromium too), lints (ruff) and runs the test suite; .ci/run calls it.
 .PHONY: install quickstart test bench clean
 
 install:
@@ -10,6 +10,7 @@ quickstart: install
 
 test:
 	bash scripts/install.sh --test-tools
+	.venv/bin/ruff check .
 	.venv/bin/python -m pytest -q
 
 clean:

@@ -387,7 +387,7 @@ CODE_ERROR_TYPES: tuple[str, ...] = get_args(CodeErrorTypeName)
 
 
 class CodeInjectStage(_Strict):
-    """Typed bugs in passing programs (Wang et al. 2024's taxonomy), kept only when the tests then fail."""
+    """Typed bugs in passing programs (Dou et al. 2024's taxonomy), kept only when the tests then fail."""
 
     sources: list[InjectionSource] = Field(
         default_factory=lambda: ["gold"], min_length=1,

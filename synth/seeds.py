@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from schemas import Seed
 from synth.errors import SeedError
-from synth.recipe import FORMAT_COLUMNS, FORMAT_NEEDS, FileSeeds, HubSeeds, ProceduralSeeds, did_you_mean
+from synth.recipe import FORMAT_NEEDS, FileSeeds, HubSeeds, ProceduralSeeds, did_you_mean
 
 _GSM8K_CALC = re.compile(r"<<[^>]*>>")
 
@@ -272,7 +272,7 @@ def seed_from_row(row: Row, spec: FileSeeds | HubSeeds, source: str) -> Seed:
                             f"got {type(v).__name__}")
         return v
 
-    explicit_id = value("id", (str, int), required=getattr(spec.fields, "id") is not None)
+    explicit_id = value("id", (str, int), required=spec.fields.id is not None)
     tests = entry = None
     if fmt == "gsm8k":
         problem = value("problem")

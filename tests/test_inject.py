@@ -255,7 +255,7 @@ def test_stage_keeps_only_checked_labels_and_counts_every_drop():
     assert result.records and all(failed_check(r, recompute=True) is None for r in result.records)
     r = result.report
     assert sum(r.dropped.values()) == len(result.rejects)
-    for t, outcomes in r.breakdown.items():
+    for outcomes in r.breakdown.values():
         decided = outcomes["tried"] - outcomes.get("not_applicable", 0) - outcomes.get("no_plausible_candidate", 0)
         assert decided == outcomes.get("kept", 0) + sum(v for k, v in outcomes.items() if k not in (
             "tried", "kept", "not_applicable", "no_plausible_candidate") and not k.startswith("slip:"))

@@ -3,7 +3,6 @@ folder (saved with `save_to_disk`), and the table of their word n-grams."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np

@@ -467,7 +467,7 @@ class MissingStepError:
                 starts = [t for t in c.operands if t.value in known and not t.percent]
             if not starts:
                 continue
-            money = lambda t: src.steps[k][max(0, t.start - 2):t.start].rstrip().endswith(("$", "€", "£"))  # noqa: E731
+            money = lambda t, k=k: src.steps[k][max(0, t.start - 2):t.start].rstrip().endswith(("$", "€", "£"))  # noqa: E731
             # $20 a pair x 3 pairs = $60: left out, the $20 stands for the $60, not the 3
             start = max(starts, key=lambda t: (money(t) == money(c.result), t.value))
             r, before = c.result.value, start.value
