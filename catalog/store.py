@@ -30,7 +30,6 @@ def _migrations() -> list[tuple[int, Path]]:
     return sorted((int(p.name.split("_", 1)[0]), p) for p in MIGRATIONS.glob("[0-9][0-9][0-9]_*.sql"))
 
 
-SCHEMA_VERSION = max([1] + [n for n, _ in _migrations()])
 
 
 @dataclass(frozen=True)

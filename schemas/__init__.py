@@ -33,7 +33,7 @@ from schemas.records import (
     Solution,
     StepVerdict,
 )
-from schemas.tables import ASPECTS, TABLES, TableSpec, records_to_table, table_to_records
+from schemas.tables import ASPECTS, TABLES, TableSpec, records_to_table
 
 __all__ = [
     "ASPECTS",
@@ -67,5 +67,4 @@ __all__ = [
     "TABLES",
     "TableSpec",
     "records_to_table",
-    "table_to_records",
 ]

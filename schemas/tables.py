@@ -9,14 +9,11 @@ from typing import Any, Type
 import pyarrow as pa
 
 from schemas.records import (
-    AspectRating,
     CodeCritique,
     CodeInjection,
     Contamination,
-    ChatMessage,
     Comparison,
     DPORecord,
-    PairwiseVerdict,
     RatedCompletion,
     UltraFeedbackRecord,
     Critique,
@@ -30,7 +27,6 @@ from schemas.records import (
     Reject,
     Seed,
     Solution,
-    StepVerdict,
 )
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
@@ -257,19 +253,3 @@ def records_to_table(records: list[Any], spec: TableSpec) -> pa.Table:
             raise TypeError(f"table {spec.name!r} takes {spec.record_type.__name__}, got {type(r).__name__}")
     rows = [_to_plain(r) for r in records]
     return pa.Table.from_pylist(rows, schema=spec.schema)
-
-
-def table_to_records(table: pa.Table, spec: TableSpec) -> list[Any]:
-    out = []
-    for row in table.to_pylist():
-        if spec.record_type in (PreferencePair, DPORecord):
-            for key in ("prompt", "chosen", "rejected"):
-                row[key] = [ChatMessage(**m) for m in row[key]]
-        if spec.record_type is PreferencePair:
-            for key in ("chosen_ratings", "rejected_ratings"):
-                row[key] = [AspectRating(**r) for r in row[key]]
-            row["verdicts"] = [PairwiseVerdict(**v) for v in row["verdicts"]]
-        if spec.record_type is Critique:
-            row["step_verdicts"] = [StepVerdict(**v) for v in row["step_verdicts"]]
-        out.append(spec.record_type(**row))
-    return out

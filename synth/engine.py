@@ -41,10 +41,6 @@ class Usage:
     load_seconds: float = 0.0  # engine start-up, when this stage had to start one
     wall_seconds: float = 0.0  # generation, cache lookups and checks
 
-    @property
-    def tokens_per_second(self) -> float:
-        return self.completion_tokens / self.wall_seconds if self.wall_seconds else 0.0
-
 
 def model_identity(spec: ModelSpec) -> str:
     """The model as the cache and the card name it: name plus revision or weight hash."""

@@ -16,6 +16,15 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 from synth.errors import RecipeError
 
 
+def _no_repeats(model, *fields: str):
+    """A list field that names a value twice is a slip in the recipe, not a weight."""
+    for name in fields:
+        values = getattr(model, name)
+        if len(set(values)) != len(values):
+            raise ValueError(f"{name} names a value twice")
+    return model
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -225,12 +234,8 @@ class JudgeStage(_Strict):
                                               "(reference-guided judging)")
 
     @model_validator(mode="after")
-    def _no_repeats(self) -> "JudgeStage":
-        for name in ("models", "aspects"):
-            values = getattr(self, name)
-            if len(set(values)) != len(values):
-                raise ValueError(f"{name} names a value twice")
-        return self
+    def _distinct(self) -> "JudgeStage":
+        return _no_repeats(self, "models", "aspects")
 
 
 class ChosenScreen(_Strict):
@@ -277,12 +282,8 @@ class _InjectBase(_Strict):
                           "exports and critiques see both sides")
 
     @model_validator(mode="after")
-    def _no_repeats(self) -> "_InjectBase":
-        for name in ("sources", "error_types"):
-            values = getattr(self, name)
-            if len(set(values)) != len(values):
-                raise ValueError(f"{name} names a value twice")
-        return self
+    def _distinct(self) -> "_InjectBase":
+        return _no_repeats(self, "sources", "error_types")
 
 
 class InjectStage(_InjectBase):
