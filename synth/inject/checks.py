@@ -14,7 +14,8 @@ They re-derive the label from the two step lists alone, so they hold whoever mad
 5. no changed step still states a value the corruption replaced, beside the new one (`India: 29.
    Total: 50 + 25` where 25 replaced 29): a reader would see the seam, not a mistake;
 6. for rule-made errors, recomputation: every computation holds except, for a calculation error,
-   the one in the labelled step (the operators carry values through; a slip elsewhere is a bug).
+   the one in the labelled step (the operators carry values through; a slip elsewhere is a bug),
+   as read by the operators' parser and, independently, by synth/inject/recheck.py.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Optional
 from schemas import ErrorInjection
 from synth.answers import answers_match
 from synth.inject.arith import numbers_in
+from synth.inject.recheck import carried_value_fails
 from synth.inject.steps import first_change, is_one_edit_of, restated_old_value, step_is_wrong, wrong_calc_steps
 
 CHECKS = ("no_final_answer", "answer_unchanged", "rewrote_the_solution", "no_changed_step",
@@ -54,4 +56,6 @@ def failed_check(inj: ErrorInjection, recompute: bool) -> Optional[str]:
         expected = [inj.first_error_step] if inj.error_type == "calculation" else []
         if wrong_calc_steps(inj.corrupted_steps) != expected:
             return "arithmetic_inconsistent"
+        if carried_value_fails(inj.original_steps, inj.corrupted_steps, set(expected)):
+            return "arithmetic_inconsistent"  # read so by the independent reader (synth/inject/recheck.py)
     return None
