@@ -86,7 +86,7 @@ def test_catalog_records_files_validation_and_funnel(built):
         assert path.stat().st_size == f["bytes"]
     assert {v["table_name"] for v in info["validations"]} == {"solutions", "pairs", "dpo"}
     assert all(v["success"] for v in info["validations"])
-    assert [f["stage"] for f in info["funnel"]] == ["seeds", "generate", "verify", "pair"]
+    assert [f["stage"] for f in info["funnel"]] == ["seeds", "generate", "verify", "chosen_screen", "pair"]
     assert info["usage"][0]["completion_tokens"] == summary.usage[0]["completion_tokens"]
     kinds = {l["source_kind"] for l in info["lineage"]}
     assert {"seeds", "model", "prompt"} <= kinds

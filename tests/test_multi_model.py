@@ -17,7 +17,7 @@ def _two_model_recipe(folder: Path, base_url: str) -> Path:
     path = write_recipe(folder)
     text = path.read_text()
     server = (f"  server:\n    backend: openai\n    base_url: {base_url}\n    model: {SERVED_NAME}\n"
-              f"    max_in_flight: 16\n    sampling:\n      temperature: 1.0\n      max_tokens: 16\n")
+              f"    max_in_flight: 16\n    sampling:\n      temperature: 1.0\n      max_tokens: 96\n")
     text = text.replace("stages:\n  generate:\n", server + "stages:\n  generate:\n    models: [generator, server]\n")
     path.write_text(text)
     return path

@@ -124,7 +124,7 @@ def test_pairwise_recipe_judges_both_orders(prefect_harness, tmp_path):
     flips are counted per judge and shown in the card."""
     recipe = shrink("pairwise-judged.yaml", tmp_path, **{
         "seeds.limit": 3, "stages.generate.n": 3, "stages.judge.max_pairs_per_prompt": 2,
-        "models.generator.sampling.max_tokens": 96, "models.judge.sampling.max_tokens": 96,
+        "models.generator.sampling.max_tokens": 256, "models.judge.sampling.max_tokens": 96,
         "stages.judge.max_rationale_chars": 100})
     summary, tables = build(prefect_harness, recipe, tmp_path)
     card = check_common(summary, tables, "preference", ["arXiv:2306.05685", "arXiv:2305.18290"])

@@ -28,11 +28,12 @@ def _cached(path: Path) -> int:
 
 
 def _recipe(folder: Path) -> Path:
-    """The tiny recipe with shorter answers, committing to the cache every 8 requests (2 vLLM calls)."""
+    """The tiny recipe committing to the cache every 8 requests (2 vLLM calls). Its answers keep the
+    tiny recipe's length: cut shorter, most never state an answer, and the solutions suite (at most
+    half without one) fails the build."""
     path = write_recipe(folder, count=COUNT)
     text = path.read_text().replace("    max_model_len: 1024\n", "    max_model_len: 1024\n    commit_every: 8\n")
-    text = text.replace("      max_tokens: 96\n", "      max_tokens: 48\n")
-    assert "commit_every: 8" in text and "max_tokens: 48" in text
+    assert "commit_every: 8" in text
     path.write_text(text)
     return path
 
