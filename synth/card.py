@@ -248,5 +248,7 @@ def render_card(info: dict[str, Any], tables: tuple[str, ...], changes: dict[str
         lineage_other=[l for l in info["lineage"] if l["source_kind"] != "model"],
         total_prompt=sum(u["prompt_tokens"] for u in info["usage"]),
         total_completion=sum(u["completion_tokens"] for u in info["usage"]),
+        total_hits=sum(u["cache_hits"] for u in info["usage"]),
+        total_requests=sum(u["requests"] for u in info["usage"]),
     )
     return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n\n" + body
