@@ -16,19 +16,8 @@ from prefect import flow
 
 from synth import console
 from synth.access import open_catalog
-from synth.errors import SynthError
 from synth.paths import sha256_file
 from synth.publish import Published, publish
-
-
-def check_parameters(ref: str, repo_id: Optional[str], dry_run: bool) -> None:
-    """The flow's own parameter names in its errors: a deployment's user sets `repo_id`, not `--repo`."""
-    if not ref or not ref.strip():
-        raise SynthError("publish-dataset: parameter `ref` is empty; give NAME or NAME@VERSION "
-                         "(see `synth catalog ls` for what is built)")
-    if not dry_run and (not repo_id or repo_id.count("/") != 1 or repo_id.strip() != repo_id):
-        raise SynthError(f"publish-dataset: parameter `repo_id` must be ORG/NAME to publish (got {repo_id!r}); "
-                         f"or set `dry_run` to true to stage the Hub folder only")
 
 
 def staged_report(p: Published, files: list[Path]) -> str:
@@ -51,9 +40,10 @@ def publish_dataset(ref: str = "quickstart-math-pairs", repo_id: Optional[str] =
     from prefect.artifacts import create_markdown_artifact
 
     with run_logs():
-        check_parameters(ref, repo_id, dry_run)
         catalog = open_catalog(data_dir)
-        p = publish(catalog, ref, repo_id, catalog.path.parent / "hub", dry_run=dry_run, endpoint=endpoint)
+        # A deployment's user sets the parameter `repo_id`, not the CLI's --repo: the error says so.
+        p = publish(catalog, ref, repo_id, catalog.path.parent / "hub", dry_run=dry_run, endpoint=endpoint,
+                    repo_arg="publish-dataset: parameter `repo_id`")
         key = f"publish-{p.dataset}".lower().replace("_", "-").replace(".", "-")
         if dry_run:
             files = sorted(f for f in Path(p.folder).rglob("*") if f.is_file())

@@ -56,31 +56,27 @@ else
   touch "$STAMP"
 fi
 
-# The code sandbox (synth/sandbox.py) runs generated programs under bubblewrap. Checked on every run,
-# even when the venv is up to date: a machine can have the venv and lack bwrap.
-if ! command -v bwrap >/dev/null 2>&1; then
+# apt_tool COMMAND PACKAGE WHAT-FOR WITHOUT-IT: installs a Debian package when its command is missing
+# (root with apt-get), or says what to run. Checked on every run, even when the venv is up to date:
+# a machine can have the venv and lack the tool.
+apt_tool() {
+  command -v "$1" >/dev/null 2>&1 && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "[install] installing bubblewrap (the code sandbox's isolation)"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } ||
-      echo "[install] warning: apt-get could not install bubblewrap; code stages stop until it is installed"
+    echo "[install] installing $2 ($3)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; } ||
+      echo "[install] warning: apt-get could not install $2; $4"
   else
-    echo "[install] warning: bubblewrap (bwrap) is missing and installing it needs root with apt-get:"
-    echo "[install]   sudo apt-get install -y bubblewrap   (code stages stop until it is installed)"
+    echo "[install] warning: $2 ($1) is missing and installing it needs root with apt-get:"
+    echo "[install]   sudo apt-get install -y $2   ($4)"
   fi
-fi
+}
 
+# The code sandbox (synth/sandbox.py) runs generated programs under bubblewrap.
+apt_tool bwrap bubblewrap "the code sandbox's isolation" "code stages stop until it is installed"
 # The viewer's browser tests (tests/test_view.py) drive Debian's chromium through Playwright (never
-# `playwright install`, which downloads a browser). Only for the test suite (--test-tools); checked on
-# every such run, like bwrap.
-if [ "$TEST_TOOLS" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "[install] installing chromium (the viewer's browser tests)"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ||
-      echo "[install] warning: apt-get could not install chromium; tests/test_view.py's browser tests skip"
-  else
-    echo "[install] warning: chromium is missing and installing it needs root with apt-get:"
-    echo "[install]   sudo apt-get install -y chromium   (tests/test_view.py's browser tests skip until then)"
-  fi
+# `playwright install`, which downloads a browser): only for the test suite (--test-tools).
+if [ "$TEST_TOOLS" = 1 ]; then
+  apt_tool chromium chromium "the viewer's browser tests" "tests/test_view.py's browser tests skip until then"
 fi
 
 "$VENV/bin/python" - <<'PY'

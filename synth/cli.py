@@ -263,8 +263,6 @@ def publish_cmd(ref: str = typer.Argument(..., help="NAME@VERSION (or NAME: its 
     from synth.console import console
     from synth.publish import publish
 
-    if not dry_run and not repo:
-        _fail(SynthError("--repo ORG/NAME is required (or --dry-run to stage the folder only)"))
     try:
         cat = open_catalog(data_dir)
         p = publish(cat, ref, repo, cat.path.parent / "hub", dry_run=dry_run, endpoint=endpoint, private=private)

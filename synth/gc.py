@@ -94,6 +94,18 @@ def _dead_build(folder: Path) -> int | None:
     return _try_lock(folder / LOCK)
 
 
+def _remove_unheld(lock_fd: int | None, leftover: "Leftover", dry_run: bool, found: list["Leftover"]) -> None:
+    """Lists and removes a leftover while holding its lock; one a live process holds (None) stays."""
+    if lock_fd is None:
+        return
+    try:
+        found.append(leftover)
+        if not dry_run:
+            shutil.rmtree(leftover.path)
+    finally:
+        os.close(lock_fd)
+
+
 def collect(data_dir: Path, dry_run: bool = False) -> list[Leftover]:
     """Unregistered build folders and temporary Hub folders that no running process holds: listed,
     and removed unless `dry_run`. Registered build folders are never touched."""
@@ -117,30 +129,16 @@ def collect(data_dir: Path, dry_run: bool = False) -> list[Leftover]:
         here = str(folder.resolve())
         if here in referenced or any(d == here or d.startswith(here + os.sep) for d in file_dirs):
             continue
-        fd = _dead_build(folder)
-        if fd is None:
-            continue
-        try:
-            found.append(Leftover(str(folder), "build folder", _size(folder),
-                                  "not in the catalog and no running build holds it (a killed or failed build)"))
-            if not dry_run:
-                shutil.rmtree(folder)
-        finally:
-            os.close(fd)
+        _remove_unheld(_dead_build(folder), Leftover(
+            str(folder), "build folder", _size(folder),
+            "not in the catalog and no running build holds it (a killed or failed build)"), dry_run, found)
     hub = data_dir / "hub"
     for dataset_dir in sorted(p for p in hub.iterdir() if p.is_dir()) if hub.is_dir() else []:
         for folder in sorted(dataset_dir.iterdir()):
             m = _TEMP_HUB.match(folder.name)
             if not folder.is_dir() or not m:
                 continue
-            fd = _try_lock(staging_lock(dataset_dir, m.group(1)[1:]))
-            if fd is None:
-                continue
-            try:
-                found.append(Leftover(str(folder), "staging folder", _size(folder),
-                                      "a Hub folder half-staged by a process that was killed"))
-                if not dry_run:
-                    shutil.rmtree(folder)
-            finally:
-                os.close(fd)
+            _remove_unheld(_try_lock(staging_lock(dataset_dir, m.group(1)[1:])), Leftover(
+                str(folder), "staging folder", _size(folder), "a Hub folder half-staged by a process that was killed"),
+                dry_run, found)
     return found

@@ -96,15 +96,17 @@ def _stage(catalog: Catalog, info: dict[str, Any], out: Path, repo_id: Optional[
 
 
 def publish(catalog: Catalog, ref: str, repo_id: Optional[str], out_root: Path, dry_run: bool = False,
-            endpoint: Optional[str] = None, private: bool = False) -> Published:
+            endpoint: Optional[str] = None, private: bool = False, repo_arg: str = "--repo") -> Published:
+    """`repo_arg` is how the caller spells the repo (a CLI flag, a flow parameter), for the error."""
+    if not dry_run and (not repo_id or repo_id.count("/") != 1 or repo_id.strip() != repo_id):
+        raise SynthError(f"{repo_arg} must be ORG/NAME to publish, got {repo_id!r}; or stage the Hub folder "
+                         f"only with a dry run")
     dataset, version = catalog.resolve(ref)
     info = catalog.version_info(dataset, version)
     if not info["validation_passed"]:
         failed = [v["table_name"] for v in info["validations"] if not v["success"]]
         raise SynthError(f"{dataset}@{version} failed validation ({', '.join(failed)}) and is not published; "
                          f"see `synth catalog show {dataset}@{version}`, fix the recipe and build again")
-    if not dry_run and (not repo_id or repo_id.count("/") != 1):
-        raise SynthError(f"--repo must be ORG/NAME, got {repo_id!r}")
     out = out_root / dataset / f"v{version}"
     # The lock is held through the upload: a concurrent staging of this version would swap the folder
     # being uploaded, and a concurrent publish of it would race for the tag.

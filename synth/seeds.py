@@ -481,7 +481,7 @@ def pin_hub_revisions(recipe):
 def check_sources(recipe, rows: int = 5) -> list[str]:
     """Reads the first rows of the seeds and of every benchmark, as a build would, and returns every
     problem found (an empty or unreadable source, a missing column), so one check reports them all."""
-    from synth.filters.benchmarks import benchmark_rows
+    from synth.filters.benchmarks import benchmark_rows, require_fields
 
     problems: list[str] = []
     try:
@@ -493,10 +493,7 @@ def check_sources(recipe, rows: int = 5) -> list[str]:
         try:
             seen = 0
             for where, row in benchmark_rows(b):
-                missing = [f for f in b.fields if f not in row]
-                if missing:
-                    raise SeedError(f"{b.path or b.repo}: {where}: benchmark {b.name!r} has no field {missing[0]!r} (fields: "
-                                    f"{', '.join(map(str, row))}){did_you_mean(missing[0], set(map(str, row)))}")
+                require_fields(b, where, row)
                 seen += 1
                 if seen >= rows:
                     break

@@ -68,6 +68,18 @@ class BenchmarkNgrams:
         return out
 
 
+def require_fields(spec: BenchmarkSpec, where: str, row: dict) -> None:
+    """A benchmark row without a field the recipe names: the file, the row and what to fix."""
+    from synth.recipe import did_you_mean
+
+    missing = [f for f in spec.fields if f not in row]
+    if missing:
+        names = set(map(str, row))
+        raise SeedError(f"{spec.path or spec.repo}: {where}: benchmark {spec.name!r} has no field {missing[0]!r} "
+                        f"(fields: {', '.join(sorted(names))}){did_you_mean(missing[0], names)}; fix "
+                        f"benchmarks[].fields in the recipe")
+
+
 def benchmark_ngrams(specs: list[BenchmarkSpec], n: int) -> BenchmarkNgrams:
     """Every word n-gram of every named field of every benchmark record, with the first record that
     has it. Texts shorter than n words have no n-gram (a bare final answer is not evidence of
@@ -76,10 +88,7 @@ def benchmark_ngrams(specs: list[BenchmarkSpec], n: int) -> BenchmarkNgrams:
     for spec in specs:
         found = 0
         for where, row in benchmark_rows(spec):
-            missing = [f for f in spec.fields if f not in row]
-            if missing:
-                raise SeedError(f"{spec.path or spec.repo}: {where}: benchmark {spec.name!r} has no field {missing[0]!r} "
-                                f"(fields: {', '.join(row)}); fix benchmarks[].fields in the recipe")
+            require_fields(spec, where, row)
             for field in spec.fields:
                 norm = normalize(str(row[field]))
                 grams, _ = ngram_hashes(*word_hashes([norm]), n, wide=True, short_doc_gram=False)
