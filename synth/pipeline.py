@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from catalog import BuildRecord, Catalog, FileEntry, Registered
@@ -530,28 +531,35 @@ def write_step(ctx: BuildContext, tables: dict[str, list[Any]]) -> list[FileEntr
             parts = {s: [r for r in records if split_of(r.seed_id, splits) == s] for s in split_names(splits)}
         for split, part in parts.items():
             path = ctx.build_dir / "data" / name / f"{split}-00000-of-00001.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Page checksums (CRC32): readers that verify them (pyarrow) notice a damaged page on their own.
-            pq.write_table(records_to_table(part, spec), path, compression="zstd", write_page_checksum=True)
-            entries.append(FileEntry(table=name, path=str(path), sha256=sha256_file(path), rows=len(part),
-                                     bytes=path.stat().st_size, published=name in published))
+            entries.append(write_table_file(name, records_to_table(part, spec), path, name in published))
     return entries
 
 
-def validate_step(ctx: BuildContext, files: list[FileEntry]) -> list[dict[str, Any]]:
-    from validation import validate_table
+def write_table_file(table: str, data: pa.Table, path: Path, published: bool) -> FileEntry:
+    """One table file as every writer of a version writes it (a build, a reviewed version): zstd and
+    page checksums (CRC32), so readers that verify them (pyarrow) notice a damaged page on their own."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(data, path, compression="zstd", write_page_checksum=True)
+    return FileEntry(table=table, path=str(path), sha256=sha256_file(path), rows=data.num_rows,
+                     bytes=path.stat().st_size, published=published)
 
-    import pyarrow as pa
+
+def validate_step(ctx: BuildContext, files: list[FileEntry]) -> list[dict[str, Any]]:
+    return validate_files(files, ctx.recipe.gates.min_rows, ctx.build_dir / "validation-docs")
+
+
+def validate_files(files: list[FileEntry], min_rows: dict[str, int], docs: Path) -> list[dict[str, Any]]:
+    """The GX suite of every published table, its split files validated together as one table."""
+    from validation import validate_table
 
     results = []
     by_table: dict[str, list[str]] = {}
     for f in files:
         if f.published:
             by_table.setdefault(f.table, []).append(f.path)
-    for table, paths in by_table.items():  # a table's splits are validated together, as one table
+    for table, paths in by_table.items():
         df = pa.concat_tables([pq.read_table(p, page_checksum_verification=True) for p in paths]).to_pandas()
-        docs = ctx.build_dir / "validation-docs"
-        r = validate_table(table, df, min_rows=ctx.recipe.gates.min_rows.get(table), docs_dir=docs)
+        r = validate_table(table, df, min_rows=min_rows.get(table), docs_dir=docs)
         d = r.as_dict()
         d["summary"] = r.summary
         d["docs_path"] = str(docs / "index.html")

@@ -20,7 +20,6 @@ from catalog import BuildRecord, Catalog, FileEntry, Registered
 from catalog.store import utcnow
 from schemas import TABLES, LabelledSolution, records_to_table
 from synth.errors import SynthError
-from synth.paths import sha256_file
 from synth.view.data import ID_COLUMNS, NotFound, VersionData, record_hash
 
 # Labels a reviewer may change, per table: (label, column in that table, type). The label names are
@@ -351,39 +350,22 @@ def _primary(files: dict[str, list[dict[str, Any]]]) -> str:
 
 def _write(build_dir: Path, data: VersionData, out: dict[tuple[str, str], list[dict[str, Any]]]) -> list[FileEntry]:
     """Writes every table as the build does (declared Arrow schema, zstd, page checksums)."""
+    from synth.pipeline import write_table_file
+
     published = {f["table_name"]: f["published"] for f in data.info["files"]}
-    entries = []
-    for (table, fname), rows in sorted(out.items()):
-        path = build_dir / "data" / table / fname
-        path.parent.mkdir(parents=True, exist_ok=True)
-        schema = TABLES[table].schema if table in TABLES else None
-        pq.write_table(pa.Table.from_pylist(rows, schema=schema), path, compression="zstd", write_page_checksum=True)
-        entries.append(FileEntry(table=table, path=str(path), sha256=sha256_file(path), rows=len(rows),
-                                 bytes=path.stat().st_size, published=published.get(table, False)))
-    return entries
+    return [write_table_file(table, pa.Table.from_pylist(rows, schema=TABLES[table].schema if table in TABLES else None),
+                             build_dir / "data" / table / fname, published.get(table, False))
+            for (table, fname), rows in sorted(out.items())]
 
 
 def _validate(build_dir: Path, data: VersionData, entries: list[FileEntry]) -> list[dict[str, Any]]:
     """The same Great Expectations suites and minimum rows as the recipe's build."""
     import yaml
 
-    from validation import validate_table
+    from synth.pipeline import validate_files
 
     gates = (yaml.safe_load(data.info["recipe_yaml"]) or {}).get("gates") or {}
-    by_table: dict[str, list[str]] = {}
-    for f in entries:
-        if f.published:
-            by_table.setdefault(f.table, []).append(f.path)
-    results = []
-    for table, paths in by_table.items():
-        df = pa.concat_tables([pq.read_table(p) for p in paths]).to_pandas()
-        docs = build_dir / "validation-docs"
-        r = validate_table(table, df, min_rows=(gates.get("min_rows") or {}).get(table), docs_dir=docs)
-        v = r.as_dict()
-        v["summary"] = r.summary
-        v["docs_path"] = str(docs / "index.html")
-        results.append(v)
-    return results
+    return validate_files(entries, gates.get("min_rows") or {}, build_dir / "validation-docs")
 
 
 __all__ = ["ReviewInput", "submit", "apply", "summarize", "latest", "RELABEL", "REJECT_REASONS", "NotFound"]
