@@ -15,6 +15,8 @@ Goals: coverage >= 85% of the GSM8K-style ones and >= 60% of the MATH-style ones
     .venv/bin/python bench/injection_labels.py              # all 7,473 train problems + the model-style set
     .venv/bin/python bench/injection_labels.py --limit 500
     .venv/bin/python bench/injection_labels.py --small      # 100 train problems (the test suite runs this)
+    .venv/bin/python bench/injection_labels.py --small --solutions synth-data/builds/<build>/data/solutions
+                                                            # + the correct solutions a model wrote in a build
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class Figures:
 
 def model_solutions(path: Path = MODEL_SOLUTIONS):
     """Seeds and verified-correct Solution records for the hand-written model-style set, per style."""
-    from schemas import Seed, Solution
+    from schemas import SeedProblem, Solution
     from synth.stages.verify import split_steps
 
     data = yaml.safe_load(path.read_text())
@@ -59,11 +61,27 @@ def model_solutions(path: Path = MODEL_SOLUTIONS):
         for k, it in enumerate(items):
             sid = f"{style}-{k}"
             steps = split_steps(it["solution"])
-            seeds.append(Seed(sid, f"{path.name}:{style}[{k}]", it["problem"], steps, str(it["answer"])))
+            seeds.append(SeedProblem(sid, f"{path.name}:{style}[{k}]", it["problem"], steps, str(it["answer"])))
             sols.append(Solution(f"{sid}-s0", sid, it["problem"], "hand-written", 0, it["solution"], steps,
                                  str(it["answer"]), str(it["answer"]), "correct", True, "stop", 0, 0))
         out[style] = (seeds, sols)
     return out
+
+
+def built_solutions(path: Path):
+    """Seeds and the verified-correct Solution records of a build's `solutions` table (a Parquet file or
+    a build's data folder): solutions a model really wrote, e.g. the embedded model's in the quickstart."""
+    import pyarrow.parquet as pq
+
+    from schemas import SeedProblem, Solution
+
+    if path.is_dir():
+        path = next(path.glob("**/solutions/*.parquet"))
+    rows = [r for r in pq.read_table(path).to_pylist() if r["is_correct"]]
+    fields = set(Solution.__dataclass_fields__)
+    sols = [Solution(**{k: v for k, v in r.items() if k in fields}) for r in rows]
+    seeds = {r["seed_id"]: SeedProblem(r["seed_id"], str(path), r["problem"], [], r["gold_answer"]) for r in rows}
+    return list(seeds.values()), sols
 
 
 def measure(name: str, seeds, solutions, sources: list[str], seed: int = 0) -> Figures:
@@ -121,6 +139,9 @@ def main(argv=None) -> list[Figures]:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--small", action="store_true", help="100 GSM8K train problems (what the test suite runs)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--solutions", type=Path, action="append", default=[],
+                    help="a build's solutions table (Parquet file or build folder): coverage of the correct "
+                         "solutions a model wrote there; may be given more than once")
     args = ap.parse_args(argv)
 
     from synth.recipe import FileSeeds
@@ -132,6 +153,10 @@ def main(argv=None) -> list[Figures]:
     out = [measure(f"GSM8K gold ({args.seeds.name})", seeds, [], ["gold"], args.seed)]
     for style, (s, sols) in model_solutions().items():
         out.append(measure(f"model-written, {style}-style ({MODEL_SOLUTIONS.name})", s, sols, ["samples"], args.seed))
+    for path in args.solutions:
+        s, sols = built_solutions(path)
+        models = sorted({x.model for x in sols})
+        out.append(measure(f"model-written in a build ({path}; {', '.join(models)})", s, sols, ["samples"], args.seed))
     for f in out:
         print_figures(f)
     return out

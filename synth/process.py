@@ -5,8 +5,8 @@ its last number: a chosen solution that writes `7 / 12 = 0.875` on its way to th
 teaches the false computation too. So a correct answer is necessary, not sufficient, for a solution
 to be chosen (or released as correct): every computation it writes must hold, nothing after its
 final answer may contradict it, it must have finished, and it must state the answer in the form its
-prompt asks for. Each failure is a named flaw; a solution with any flaw is kept in `rejects`, never
-chosen.
+prompt asks for, with no template `The answer is N` beside its answer. Each failure is a named flaw; a solution with any flaw is
+kept in `rejects`, never chosen.
 
 The computations are read with the same parser the error operators use (`synth.inject.arith`), so a
 computation that parser reads as false is never in a chosen solution.
@@ -22,7 +22,10 @@ from typing import Optional
 from synth.answers import AnswerReading, answers_match, read_answer, value_of
 from synth.inject.arith import parse_step
 
-FLAWS = ("cut_off", "no_stated_answer", "false_computation", "contradiction_after_answer", "answer_not_in_asked_form")
+FLAWS = ("cut_off", "no_stated_answer", "false_computation", "contradiction_after_answer", "answer_not_in_asked_form",
+         "placeholder_answer")
+# `The answer is N.` copied from the prompt's instruction: a template, not an answer, beside the real one
+_PLACEHOLDER = re.compile(r"\banswer\s+is\s*:?\s*\**N\b(?!\w)")
 
 # The final line each prompt asks for ("End with "The answer is N.""): a connective at most, the
 # statement, one value (a number, a fraction, LaTeX or a box) and at most a few unit words.
@@ -117,6 +120,8 @@ def process_flaws(text: str, finish_reason: str, prompt: str) -> list[Flaw]:
     wrong = false_computations(text)
     if wrong:
         flaws.append(Flaw("false_computation", "; ".join(wrong[:5])))
+    if _PLACEHOLDER.search(text):
+        flaws.append(Flaw("placeholder_answer", "writes the prompt's template 'The answer is N' as a statement"))
     if reading.status == "stated":
         contradicting = _contradictions(text, reading)
         if contradicting:

@@ -15,9 +15,16 @@ from catalog import Catalog
 from schemas import TABLES
 from synth.answers import answers_match, read_answer
 from synth.process import process_flaws
+from synth.stages.pair import rejectable
 from synth.errors import ValidationFailed
 from tests.conftest import write_recipe
 
+
+
+def _solution(row: dict):
+    from schemas import Solution
+
+    return Solution(**{k: row[k] for k in Solution.__dataclass_fields__ if k in row})
 
 def _table(data_dir: Path, summary, name: str):
     return pq.read_table(Path(summary.build_dir) / "data" / name / "train-00000-of-00001.parquet")
@@ -56,14 +63,14 @@ def test_labels_agree_with_a_recheck_and_pairs_are_verified(built):
     assert len(pairs) == funnel["pair"]["n_out"]
     clean = {s["solution_id"] for s in solutions.values()
              if s["is_correct"] and not process_flaws(s["text"], s["finish_reason"], "solve_math")}
-    problems_with_both = {solutions[i]["seed_id"] for i in clean} & {
-        s["seed_id"] for s in solutions.values() if s["answer_status"] in ("incorrect", "no_answer")}
+    wrong = {i for i, s in solutions.items() if rejectable(_solution(s))}  # finished, stating a wrong answer
+    problems_with_both = {solutions[i]["seed_id"] for i in clean} & {solutions[i]["seed_id"] for i in wrong}
     assert funnel["pair"]["n_in"] - sum(funnel["pair"]["dropped"].values()) == len(problems_with_both)
     assert funnel["chosen_screen"]["n_out"] == len(clean)
     for p in pairs:
         chosen, rejected = solutions[p["chosen_solution_id"]], solutions[p["rejected_solution_id"]]
         assert chosen["is_correct"] and not rejected["is_correct"] and p["method"] == "verified"
-        assert p["chosen_solution_id"] in clean and rejected["answer_status"] in ("incorrect", "no_answer")
+        assert p["chosen_solution_id"] in clean and p["rejected_solution_id"] in wrong
         assert (p["score_chosen"], p["score_rejected"]) == (1.0, 0.0)
         assert chosen["seed_id"] == rejected["seed_id"] == p["seed_id"]
         assert p["chosen"][-1]["content"] == chosen["text"] and p["rejected"][-1]["content"] == rejected["text"]

@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import pytest
 
-from schemas import ErrorInjection, Seed
+from schemas import ErrorInjection, SeedProblem, Solution
 from synth.inject.arith import format_like, parse_step
 from synth.inject.checks import failed_check
 from synth.inject.operators import OPERATORS, SLIP_KINDS, SourceSolution
@@ -21,7 +21,7 @@ from synth.seeds import gold_solution_steps, load_file_seeds
 from synth.stages.inject import InjectErrors
 from tests.conftest import GSM8K_TRAIN
 
-NATALIA = Seed("n", "test", "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "
+NATALIA = SeedProblem("n", "test", "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "
                "in May. How many clips did Natalia sell altogether in April and May?",
                ["Natalia sold 48/2 = 24 clips in May.", "Natalia sold 48+24 = 72 clips altogether in April and May."],
                "72")
@@ -48,6 +48,8 @@ NATALIA = Seed("n", "test", "Natalia sold clips to 48 of her friends in April, a
     ("Lisa spends $40 on t-shirts / 2 = $20.", [("40 on t-shirts / 2 = $20", 20, True)]),  # a hyphen is no minus
     (r"$\frac{4}{10} \div \frac{3}{9} = \frac{36}{30}$", [(r"\frac{4}{10} \div \frac{3}{9} = \frac{36}{30}", Fraction(6, 5), True)]),
     (r"$\dbinom{8}{3} = 56$", []),  # nothing this parser evaluates
+    ("**Total:** 20 + 25 + 22 = 67 cars.", [("20 + 25 + 22 = 67", 67, True)]),  # markdown bold is no product
+    (r"\(3{,}000 \div 3 \times 4 = 4{,}000\)", [(r"3{,}000 \div 3 \times 4 = 4{,}000", 4000, True)]),  # LaTeX thousands
 ])
 def test_computations_are_found_and_evaluated(step, calcs):
     found = [(c.text(step), c.value, c.holds) for c in parse_step(step).calcs]
@@ -62,34 +64,67 @@ def test_values_are_written_in_the_style_they_replace():
     assert format_like(Fraction(1, 5), cents) == ".2"
 
 
-def _apply(error_type: str, seed: Seed = NATALIA, pick=0):
+def _apply(error_type: str, seed: SeedProblem = NATALIA, pick=0):
     src = SourceSolution.parse(seed.problem, gold_solution_steps(seed))
     edit = OPERATORS[error_type].candidates(src)[pick]
     return edit, propagate(edit, set(src.question_values), Fraction(seed.gold_answer))
 
 
 def test_calculation_error_is_carried_to_the_answer():
-    edit, steps = _apply("calculation")
-    assert edit.label == 0 and edit.slip == "transposed_digits"
-    assert steps == ["Natalia sold 48/2 = 42 clips in May.", "Natalia sold 48+42 = 90 clips altogether in April and May.",
-                     "The answer is 90."]
+    edit, steps = _apply("calculation")  # halving 48 has no slip a person makes; the sum does
+    assert edit.label == 1 and edit.slip == "carry_error"
+    assert steps == ["Natalia sold 48/2 = 24 clips in May.", "Natalia sold 48+24 = 62 clips altogether in April and May.",
+                     "The answer is 62."]
 
 
 @pytest.mark.parametrize("step,slips", [
-    ("52 - 17 = 35", {"transposed_digits": 53, "borrow_error": 45, "off_by_one_digit": 34}),  # 2 - 7 borrowed, 5 not reduced
-    ("27 + 15 = 42", {"transposed_digits": 24, "carry_error": 32, "off_by_one_digit": 41}),  # the 1 of 7 + 5 = 12 forgotten
+    ("52 - 17 = 35", {"borrow_error": 45, "off_by_one_digit": 34}),  # 2 - 7 borrowed, 5 not reduced
+    ("27 + 15 = 42", {"carry_error": 32, "off_by_one_digit": 41}),  # the 1 of 7 + 5 = 12 forgotten
+    ("86 + 172 = 258", {"transposed_digits": 285, "carry_error": 158, "off_by_one_digit": 257}),  # last two swapped
     ("4 x 27 = 108", {"transposed_digits": 180, "dropped_digit": 18, "carry_error": 88, "off_by_one_digit": 107}),
-    ("30 + 18 + 11 = 59", {"transposed_digits": 95, "off_by_one_digit": 58, "dropped_term": 41}),  # 18 forgotten
+    ("30 + 18 + 11 = 59", {"off_by_one_digit": 58, "dropped_term": 41}),  # 18 forgotten
     ("0.2 x 50 = 10", {"misplaced_decimal": 1}),  # no digit slip in a shift by a power of ten
     ("10 * 1000 = 10000", {}),
-    ("15 - 9 = 6", {"borrow_error": 16, "off_by_one_digit": 5}),  # a one-digit result: slipped only across ten
+    ("15 - 9 = 6", {"off_by_one_digit": 5}),  # a one-digit result: slipped only across ten
+    ("10 - 3 = 7", {"off_by_one_digit": 6}),  # no column subtraction here: no borrow to forget
+    ("17 + 4 = 21", {"off_by_one_digit": 20}),  # no column addition: no carry to forget
+    ("25 + 10 = 35", {}),  # the 5 is copied, not worked out
     ("2 x 2 = 4", {}),
+    ("3 x 5 = 15", {"times_table_error": 12}),  # a times-table fact: the neighbouring entry, not 51 nor 14
+    ("4 x 30 = 120", {"times_table_error": 90, "off_by_one_digit": 110}),
+    ("12 / 60 = 0.2", {"misplaced_decimal": 0.02}),  # the point moved, not a units digit off (1.2)
 ])
 def test_calculation_errors_are_slips_a_person_makes(step, slips):
     from synth.inject.operators import calculation_slips
 
     (calc,) = parse_step(step).calcs
-    assert {k: int(v) for k, v in calculation_slips(calc)} == slips
+    assert {k: int(v) if v.denominator == 1 else float(v) for k, v in calculation_slips(calc)} == slips
+
+
+def test_two_fractions_added_across_is_the_fraction_slip():
+    steps = [r"So $\frac{3}{6} + \frac{2}{6} = \frac{5}{6}$.", r"The answer is $\boxed{\frac{5}{6}}$."]
+    (edit,) = _candidates("calculation", steps)
+    assert edit.slip == "added_denominators"
+    assert propagate(edit, set(), None) == [r"So $\frac{3}{6} + \frac{2}{6} = \frac{5}{12}$.",
+                                            r"The answer is $\boxed{\frac{5}{12}}$."]
+
+
+def test_a_value_stated_as_another_computation_or_another_kind_is_not_carried():
+    """`1024 = 7 \\cdot 146 + 2` restates 1024 as a computation this parser does not read, and `18 sets`
+    is not the `$18` of the cost: carrying a change into either would leave a false or wrong step."""
+    steps = ["$2^{10} = 1024$.", "$1024 = 7 \\cdot 146 + 2$, since $7 \\cdot 146 = 1022$.",
+             "So the remainder is $1024 - 1022 = 2$.", "The answer is $\\boxed{2}$."]
+    src = SourceSolution.parse("What is the remainder when $2^{10}$ is divided by 7?", steps)
+    for edit in OPERATORS["calculation"].candidates(src):
+        if edit.step == 0:
+            with pytest.raises(Implausible, match="uncarried_equation"):
+                propagate(edit, set(src.question_values), Fraction(2))
+    rings = ["He made 6 x 12 = 72 rings.", "He sold 72/4 = 18 sets.", "He made 18 x $5 = $90.",
+             "His profit was $90 - $18 = $72.", "The answer is 72."]
+    src = SourceSolution.parse("He buys 6 cans of 12 rings for $3 each and sells 4 rings for $5.", rings)
+    edit = next(e for e in OPERATORS["missing_step"].candidates(src) if "step 1" in e.detail)
+    with pytest.raises(Implausible, match="ambiguous_value"):
+        propagate(edit, set(src.question_values), Fraction(72))
 
 
 def _candidates(error_type: str, steps: list[str], problem: str = "q"):
@@ -114,6 +149,48 @@ def test_operator_errors_change_the_words_with_the_sign():
     # Multiplying and dividing are confused where the question states a ratio, not elsewhere.
     assert len(_candidates("operator", ["Today she read 12 x 2 = 24 pages."], ratio)) == 1
     assert _candidates("operator", ["Today she read 12 x 2 = 24 pages."], "She read 12 pages on 2 days.") == []
+
+
+@pytest.mark.parametrize("step,swapped", [
+    # a comparison said of the quantity after the sign: flipped with it (a misread question)
+    ("Samantha's name is 3 letters shorter than Bobbie's, so 10 - 3 = 7 letters.",
+     "Samantha's name is 3 letters longer than Bobbie's, so 10 + 3 = 13 letters."),
+    ("Five less than that is $30 - 5 = 25$ trees.", "Five more than that is $30 + 5 = 35$ trees."),
+    ("She has 9 more truck stamps than snowflake stamps: 11 + 9 = 20.",
+     "She has 9 fewer truck stamps than snowflake stamps: 11 - 9 = 2."),
+    ("The difference between the two books is 104 - 92 = $12.", "The sum of the two books is 104 + 92 = $196."),
+    ("Subtracting the cost of the movie: 450 - 20 = $430.", "Adding the cost of the movie: 450 + 20 = $470."),
+    # said of the result, of nothing, or a story's own action: no swap
+    ("There are 24 more children than adults because 72 - 48 = 24.", None),
+    ("Samantha's name is shorter, so 10 - 3 = 7 letters.", None),
+    ("So it gained 600 - 400 = 200 pounds.", None),
+    ("Gretel makes $34,500 and Hansel $33,000, so Gretel makes 34,500-33,000 = $1,500 more than Hansel.", None),
+    ("She has 3 more rebates than bills, so 3 + 2 = 5 rebates.", None),  # 3 - 2 would not be 3 fewer than 2
+    ("Then he buys 9 more, so he has 12 + 9 = 21 apples.", None),  # not a comparison
+    ("Next, he added another 2 pounds, bringing the weight to 6 + 2 = 8 pounds.", None),
+    ("Then, we subtract their 6 month difference: 48 - 6 = 42 months.", None),
+])
+def test_operator_errors_flip_comparisons_or_are_not_made(step, swapped):
+    edits = _candidates("operator", [step, "The answer is 1."])
+    if swapped is None:
+        assert edits == []
+    else:
+        (edit,) = edits
+        assert propagate(edit, set(), Fraction(1))[0] == swapped
+
+
+def test_a_value_the_step_states_in_words_is_not_swapped_in_its_computation():
+    steps = ["She buys 3 kits and each kit costs $45.00, so that's 3*45 = $135.00", "The answer is 135."]
+    src = SourceSolution.parse("Socks cost $5 a pair; a kit has 3 pairs. She buys 3 kits at $45 each.", steps)
+    assert not any("45 ->" in e.detail for t in ("earlier_step_value", "question_value")
+                   for e in OPERATORS[t].candidates(src))
+
+
+def test_a_value_from_the_question_is_swapped_for_one_of_the_same_kind():
+    problem = ("A couple with two children, ages 6 and 10 years old, go to a park. The ticket costs $109, but "
+               "children below 12 years old have a $5 discount. Key chains sell 3 pieces for $2.")
+    details = [e.detail for e in _candidates("question_value", ["The couple pays 109 x 2 = $218."], problem)]
+    assert details and all(" -> 5 " in d or " -> 2 " in d for d in details), details  # prices, not ages or pieces
 
 
 def test_missing_step_renumbers_the_steps_after_it():
@@ -167,27 +244,27 @@ def test_missing_step_drops_a_step_and_labels_its_first_consumer():
 
 
 def test_counting_and_conversion_and_context_values():
-    seed = Seed("w", "test", "Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting. "
+    seed = SeedProblem("w", "test", "Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting. "
                 "How much did she earn?", ["Weng earns 12/60 = $0.2 per minute.",
                                            "Working 50 minutes, she earned 0.2 x 50 = $10."], "10")
     _, steps = _apply("unit_conversion", seed)
     assert steps[0] == "Weng earns 12/100 = $0.12 per minute." and steps[-1] == "The answer is 6."
     src = SourceSolution.parse(seed.problem, gold_solution_steps(seed))
-    # 60 is not in the question; 12 is written in step 1, so taking it in step 2 is an earlier_step_value
-    assert [e.detail for e in OPERATORS["question_value"].candidates(src)] == [
-        "step 1: wrong number taken from the question: 12 -> 50 in '12/60 = $0.2'"]
+    # 60 is not in the question; 12 is written in step 1, so taking it in step 2 is an earlier_step_value;
+    # and the 50 minutes are no price: a value copied from the question is a quantity of the same kind
+    assert [e.detail for e in OPERATORS["question_value"].candidates(src)] == []
 
 
 def test_implausible_values_are_refused():
-    seed = Seed("c", "test", "A box of 21 cookies costs 7 dollars, half the price of a cake.", ["21/7 = 3 cookies a dollar"], "3")
+    seed = SeedProblem("c", "test", "A box of 21 cookies costs 7 dollars, half the price of a cake.", ["21/7 = 3 cookies a dollar"], "3")
     src = SourceSolution.parse(seed.problem, gold_solution_steps(seed))
     op = OPERATORS["operator"].candidates(src)[0]  # 21*7 = 147: allowed; 147 is a whole number
     assert propagate(op, set(src.question_values), Fraction(3))[0] == "21*7 = 147 cookies a dollar"
     assert OPERATORS["operator"].candidates(SourceSolution.parse("q", ["They each get 21/7 = 3."])) == []
-    quarter = SourceSolution.parse("q", ["17 + 3 = 20 apples", "20/4 = 5 apples each", "The answer is 5."])
-    edit = next(e for e in OPERATORS["calculation"].candidates(quarter) if "computed as 10" in e.detail)
-    with pytest.raises(Implausible):  # 10/4 apples each
-        propagate(edit, set(), Fraction(5))
+    quarter = SourceSolution.parse("q", ["18 + 14 = 32 apples", "32/4 = 8 apples each", "The answer is 8."])
+    edit = next(e for e in OPERATORS["calculation"].candidates(quarter) if "computed as 22" in e.detail)
+    with pytest.raises(Implausible):  # 22/4 apples each
+        propagate(edit, set(), Fraction(8))
 
 
 def test_the_old_value_is_never_restated_beside_the_new_one():
@@ -285,20 +362,28 @@ def test_label_checks_pass_rate_on_gsm8k_train():
         assert o.get("arithmetic_inconsistent", 0) <= 0.03 * attempted, (t, dict(o))
 
 
-def test_coverage_of_model_written_solutions():
+def test_coverage_of_model_written_solutions(tmp_path):
     """bench/injection_labels.py --small: gold and the hand-written model-style set (GSM8K- and
-    MATH-style, in the ways models write: markdown, LaTeX, \\boxed{}, worded answers)."""
+    MATH-style, in the ways models write: markdown, LaTeX, \\boxed{}, worded answers); and, with
+    --solutions, the correct solutions of a build's solutions table (here one written from that set)."""
     import importlib.util
     import sys
 
+    import pyarrow.parquet as pq
+
+    from schemas import TABLES, records_to_table
     from tests.conftest import REPO
 
     spec = importlib.util.spec_from_file_location("injection_labels", REPO / "bench" / "injection_labels.py")
     bench = importlib.util.module_from_spec(spec)
     sys.modules["injection_labels"] = bench  # dataclasses look their module up there
     spec.loader.exec_module(bench)
-    gold, gsm8k_style, math_style = bench.main(["--small", "--seeds", str(GSM8K_TRAIN)])
-    assert gold.n == 100 and gsm8k_style.n >= 40 and math_style.n >= 40
+    _, written = bench.model_solutions()["gsm8k"]
+    pq.write_table(records_to_table(written, TABLES["solutions"]), tmp_path / "solutions.parquet")
+    gold, gsm8k_style, math_style, built = bench.main(["--small", "--seeds", str(GSM8K_TRAIN),
+                                                       "--solutions", str(tmp_path / "solutions.parquet")])
+    assert built.n == gsm8k_style.n and built.covered == gsm8k_style.covered
+    assert gold.n == 100 and gsm8k_style.n >= 50 and math_style.n >= 40
     assert gsm8k_style.coverage >= 0.85, gsm8k_style.missed
     assert math_style.coverage >= 0.60, math_style.missed
     assert gold.coverage >= 0.85
@@ -307,7 +392,7 @@ def test_coverage_of_model_written_solutions():
 def test_only_uncovered_needs_the_rule_stage():
     from synth.recipe import Recipe
 
-    base = {"name": "x", "kind": "error_injection", "seed": 1, "models": {"t": {"backend": "vllm", "model": "m"}},
+    base = {"name": "x", "kind": "error_injection", "random_seed": 1, "models": {"t": {"backend": "vllm", "model": "m"}},
             "seeds": {"type": "procedural", "count": 2}}
     with pytest.raises(ValueError, match="only_uncovered"):
         Recipe.model_validate({**base, "stages": {"inject_llm": {"model": "t", "only_uncovered": True}}})
@@ -316,7 +401,7 @@ def test_only_uncovered_needs_the_rule_stage():
 
 
 def test_values_are_traced_as_a_reader_traces_them():
-    problem = "Dale had 2 slices of toast and 2 eggs. A slice costs $1 and an egg $3. Andrew had 1 slice."
+    problem = "Dale had 2 slices of toast and 2 eggs. A slice costs $1 and an egg $3. Andrew had 1 slice, Ben 3 slices."
     steps = ["Dale's toast is 2 × $1 = $2.", "Andrew's toast is 1 × $1 = $1.", "Dale's eggs are 2 × $3 = $6.",
              "Total: $2 + $1 + $6 = $9.", "The answer is 9."]
     src = SourceSolution.parse(problem, steps)
@@ -339,7 +424,7 @@ def test_the_teacher_gets_what_the_rules_left():
     from synth.stages.inject import injection_sources, source_key
     from synth.stages.inject_llm import uncovered
 
-    words = Seed("w", "test", "Tom has three apples and eats one. How many are left?",
+    words = SeedProblem("w", "test", "Tom has three apples and eats one. How many are left?",
                  ["Tom eats one of his three apples, so two are left."], "2")
     seeds = [NATALIA, words]
     kept = InjectErrors(InjectStage(), build_seed=1).run(seeds, []).records
@@ -361,7 +446,7 @@ def test_a_fraction_result_is_carried_into_the_boxed_answer():
 def test_a_value_a_reader_could_not_trace_is_not_carried():
     """6 blue yarns and the 6 red scarves just worked out: which one `3 x 6` uses, a reader cannot
     tell, so a corruption that changes the 6 red scarves is passed over rather than carried into it."""
-    problem = "May knits 3 scarves from one yarn. She has 2 red yarns and 6 blue yarns."
+    problem = "May knits 3 scarves from one yarn. She has 2 red yarns and 6 blue yarns, and 6 scarves already."
     steps = ["Red: 2 x 3 = 6 scarves.", "Blue: 3 x 6 = 18 scarves.", "Total: 6 + 18 = 24.", "The answer is 24."]
     src = SourceSolution.parse(problem, steps)
     edit = next(e for e in OPERATORS["question_value"].candidates(src) if "3 -> 6 in '2 x 3" in e.detail)
@@ -374,3 +459,167 @@ def test_a_value_a_reader_could_not_trace_is_not_carried():
     edit = next(e for e in OPERATORS["missing_step"].candidates(src) if "step 3" in e.detail)
     with pytest.raises(Implausible, match="ambiguous_value"):
         propagate(edit, set(src.question_values), Fraction(70))
+
+
+def test_what_the_operators_cannot_corrupt_goes_to_the_teacher(tmp_path):
+    """`only_uncovered`: the teacher is asked about exactly the solutions the rule stage kept nothing
+    for, and its answer goes through the same checks. The teacher's answers are in the response cache
+    (a good teacher's, written here), so no backend is started: every request must be a cache hit."""
+    from synth.backends.base import Completion, Sample
+    from synth.cache import ResponseCache, request_key
+    from synth.engine import model_identity
+    from synth.recipe import InjectLLMStage, OpenAIModel
+    from synth.stages.inject import injection_sources, source_key
+    from synth.stages.inject_llm import InjectErrorsLLM, uncovered
+
+    words = SeedProblem("w", "test", "Tom has 3 apples and eats 1 of them. How many are left?",
+                 ["Tom has 3 apples and eats 1 of them.", "So 2 apples are left."], "2")
+    seeds = [NATALIA, words]
+    rule = InjectErrors(InjectStage(), build_seed=1).run(seeds, [])
+    assert {r.seed_id for r in rule.records} == {"n"}
+    assert any(r.record_id == "w-gold" and r.reason == "no_calculations" for r in rule.rejects)
+    covered = {source_key(r.seed_id, r.source_id) for r in rule.records}
+
+    spec = OpenAIModel(backend="openai", model="teacher", base_url="http://127.0.0.1:9/v1")
+    stage = InjectErrorsLLM(InjectLLMStage(model="t", only_uncovered=True, max_per_source=2), {"t": spec}, 1)
+    jobs = stage.plan(uncovered(injection_sources(["gold"], seeds, []), covered))
+    assert [src.seed.seed_id for src, _, _ in jobs] == ["w", "w"]
+    answer = json.dumps({"steps": ["Tom has 3 apples and eats 1 of them.", "So 4 apples are left.",
+                                   "The answer is 4."], "error_step": 2, "explanation": "added instead of taken away"})
+    cache = ResponseCache(tmp_path / "responses.sqlite")
+    cache.put_many([(request_key(spec.backend, model_identity(spec), stage.request(src, t)), model_identity(spec),
+                     Completion(samples=[Sample(text=answer, finish_reason="stop", completion_tokens=30)],
+                                prompt_tokens=300)) for src, t, _ in jobs])
+    stage.cache = cache
+    result, (usage,) = stage.run(seeds, [], covered)
+    cache.close()
+    assert result.report.n_in == 1 and usage.requests == usage.cache_hits == 2  # Natalia's was never sent
+    assert len(result.records) == 2 and all(r.seed_id == "w" and r.first_error_step == 1 for r in result.records)
+    assert all(failed_check(r, recompute=False) is None for r in result.records)
+
+
+def test_a_question_percent_a_recheck_and_a_twice_used_value_are_not_miscarried():
+    """Three seams a read of kept records found: `20% fewer` turned into `2% fewer` because Monday's
+    20 cars became 2; Monday's changed 20 and Thursday's new 20 in one total; a `let me recheck` line
+    that works the slipped sum again, right."""
+    problem = "On Tuesday 25 cars pass. On Monday, 20% less than on Tuesday. Thursday and Friday 10 cars each."
+    steps = ["**Monday:** 20% fewer than Tuesday's 25, that is 25 × 0.8 = 20 cars.",
+             "**Thursday and Friday:** 2 × 10 = 20 cars.", "**Total:** 20 + 25 + 20 = 65 cars.", "The answer is 65."]
+    src = SourceSolution.parse(problem, steps)
+    monday = [e for e in OPERATORS["calculation"].candidates(src) if e.step == 0]
+    assert monday
+    for edit in monday:
+        with pytest.raises(Implausible, match="ambiguous_value"):
+            propagate(edit, set(src.question_values), Fraction(65))
+    kept = propagate(next(e for e in OPERATORS["calculation"].candidates(SourceSolution.parse(problem, steps[:1] + [
+        "So Monday has 20 cars.", "The answer is 20."])) if e.slip == "misplaced_decimal"), set(src.question_values),
+        Fraction(20))
+    assert kept[0].startswith("**Monday:** 20% fewer") and kept[0].endswith("= 2 cars.")
+    recheck = ["In total she has 150 + 2,000 + 7,200 = 9,350.", "Let me recheck: 150 + 2,000 + 7,200 = 9,350.",
+               "The answer is 9350."]
+    src = SourceSolution.parse("She has $150 and gets $2,000 and $7,200.", recheck)
+    slipped = [e for e in OPERATORS["calculation"].candidates(src) if e.step == 0]
+    assert slipped
+    for edit in slipped:
+        with pytest.raises(Implausible, match="recomputed"):
+            propagate(edit, set(src.question_values), Fraction(9350))
+
+
+# ---- blind read r1 (issue 19): the seams a reader found, each shut ---------------------------------
+
+def _solution(steps: list[str], finish_reason: str = "stop") -> Solution:
+    text = "\n".join(steps)
+    return Solution("s-1", NATALIA.seed_id, NATALIA.problem, "m", 0, text, steps, "72", "72", "stated", True,
+                    finish_reason, 10, 10)
+
+
+@pytest.mark.parametrize("steps,finish,reason", [
+    # record 32: the embedded model's template answer, then more text, cut off mid-sentence
+    (["Natalia sold 48/2 = 24 clips in May.", "So the answer is 48+24 = 72 clips.", "The answer is N.",
+      "To calculate N, we need", "Natalia"], "stop", "source_placeholder_answer"),
+    (["Natalia sold 48/2 = 24 clips in May.", "So the answer is 48+24 = 72 clips.", "Natalia then"], "stop",
+     "source_goes_on_after_answer"),
+    (["Natalia sold 48/2 = 24 clips in May.", "The answer is 72. Then 72 + 1 = 73."], "stop", "source_goes_on_after_answer"),
+    (["Natalia sold 48/2 = 24 clips in May.", "She sold 48+24 = 72 clips. The answer is 72."], "length", "source_cut_off"),
+])
+def test_a_broken_source_is_never_corrupted(steps, finish, reason):
+    result = InjectErrors(InjectStage(sources=["samples"]), build_seed=5).run([NATALIA], [_solution(steps, finish)])
+    assert result.records == [] and [r.reason for r in result.rejects] == [reason]
+    ok = ["Natalia sold 48/2 = 24 clips in May.", "She sold 48+24 = 72 clips altogether.", "The answer is 72. I hope it is correct."]
+    assert InjectErrors(InjectStage(sources=["samples"]), build_seed=5).run([NATALIA], [_solution(ok)]).records
+    again = ok[:2] + ["The answer is 72.", "**The answer is 72.**"]  # the answer said twice is not going on
+    assert InjectErrors(InjectStage(sources=["samples"]), build_seed=5).run([NATALIA], [_solution(again)]).records
+
+
+def test_an_earlier_step_value_is_a_recent_value_of_the_same_kind():
+    # record 50: hours never stand in for the miles just worked out
+    walk = ["To average 4 mph over 12 miles she must finish in 12 / 4 = 3 hours.",
+            "She has used 1 + 1 = 2 hours, leaving 3 - 2 = 1 hour.",
+            "She has walked 4 + 2 = 6 miles, leaving 12 - 6 = 6 miles.",
+            "She needs a speed of 6 / 1 = 6 miles per hour.", "The answer is \\boxed{6}."]
+    details = [e.detail for e in _candidates("earlier_step_value", walk)]
+    assert not any("'6 / 1" in d and "6 -> " in d for d in details)
+    assert any("1 -> 3 in '6 / 1" in d for d in details)  # hours for hours: the total time for the time left
+    # records 5, 26: not a value from far back that skips the one just computed for that place
+    beef = ["Since each package weighed 4 pounds, the first butcher delivered 10 * 4 = 40 pounds",
+            "The second butcher's delivery was 7 * 4 = 28 pounds",
+            "The first two butchers therefore delivered 40 + 28 = 68 pounds",
+            "Subtracting that weight from the total weight of ground beef gives 100 - 68 = 32 pounds",
+            "It therefore means the third butcher delivered 32/4 = 8 packages."]
+    details = [e.detail for e in _candidates("earlier_step_value", beef, "10 packages, 7 packages, 4 pounds, 100 pounds")]
+    assert not any("32 -> 40" in d or "32 -> 28" in d for d in details) and any("32 -> 68" in d for d in details)
+    vib = ["At the highest setting, it vibrates 1600*.6=960 vibrations per second faster than the lowest setting",
+           "So it vibrates at 1600+960=2560 vibrations per second", "Matt uses it for 5 minutes so that is 5*60=300 seconds",
+           "That means he experienced 2560*300=768,000 vibrations"]
+    details = [e.detail for e in _candidates("earlier_step_value", vib, "1600 vibrations per second, 60% faster, 5 minutes")]
+    assert not any("300 -> " in d for d in details)  # seconds are not replaced by vibrations
+
+
+def test_a_substitution_never_combines_a_value_with_itself():
+    # record 22: `$13,248 + $13,248`; record 3: `40 + 40`
+    piggy = ["Today, Sheila's piggy bank has $3000 + $7000 = $10000",
+             "Sheila will be saving for 4 years which is equivalent to 12 months/year * 4 years = 48 months",
+             "In 4 years, she will save $276/month * 48 months = $13248",
+             "The piggy bank will have a total of $10,000 + $13,248 = $23248"]
+    problem = "Sheila has $3000, her family adds $7000; she saves $276 a month for 4 years."
+    for kind in ("earlier_step_value", "question_value"):
+        for e in _candidates(kind, piggy, problem):
+            assert all(len({t.value for t in c.operands}) == len(c.operands)
+                       for s in e.steps for c in parse_step(s).calcs), e.detail
+    from synth.inject.steps import value_combined_with_itself
+    assert value_combined_with_itself(["a 30 + 18 + 11 = 59"], ["a 30 + 18 + 30 = 78"]) == 0
+    assert value_combined_with_itself(["a 2 + 2 = 4"], ["a 2 + 2 = 5"]) is None  # the original's own
+
+
+def test_a_dropped_term_never_gives_one_of_its_addends():
+    # record 4: 6 + 10 + 4 = $10 (the middle term dropped gives the middle term)
+    calc = parse_step("bringing the total to 6+10+4 = $20.00").calcs[0]
+    from synth.inject.operators import calculation_slips
+
+    dropped = [w for k, w in calculation_slips(calc) if k == "dropped_term"]
+    assert dropped == [16]  # the 4 forgotten, not the 10
+
+
+def test_a_swap_never_makes_two_lines_the_same():
+    # records 25, 29: Monday's `30 - 12` swapped to Tuesday's `30 - 19`: the same line twice
+    from synth.inject.steps import repeated_line
+
+    seed = SeedProblem("situps", "test", "Shawna's goal is 30 situps. On Monday she did 12 situps and on Tuesday she did 19 situps. "
+                       "How many must she do on Wednesday to meet her goal and make up for the ones she did not do?",
+                       ["On Monday, Shawna was short of 30 - 12 = 18 situps",
+                        "On Tuesday, Shawna was short of 30 - 19 = 11 situps",
+                        "On Wednesday, Shawna would have to do 30 + 18 + 11 = 59 situps"], "59")
+    src = SourceSolution.parse(seed.problem, gold_solution_steps(seed))
+    carried = []
+    for e in OPERATORS["question_value"].candidates(src):
+        try:
+            carried.append(propagate(e, set(src.question_values), Fraction(59)))
+        except Implausible:
+            pass
+    assert any(repeated_line(src.steps, steps) is not None for steps in carried)  # the seam the stage must skip
+    for seed_value in range(20):
+        for r in InjectErrors(InjectStage(), build_seed=seed_value).run([seed], []).records:
+            assert repeated_line(r.original_steps, r.corrupted_steps) is None, r.detail
+            assert all(len({t.value for t in c.operands}) == len(c.operands)
+                       for s in r.corrupted_steps for c in parse_step(s).calcs), r.detail
+    assert repeated_line(["a", "b"], ["b", "b"]) == 1 and repeated_line(["b", "b"], ["b", "b"]) is None

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from schemas import TABLES, AspectRating, Comparison, PairwiseVerdict, RatedCompletion, Seed, Solution, records_to_table
+from schemas import TABLES, AspectRating, Comparison, PairwiseVerdict, RatedCompletion, SeedProblem, Solution, records_to_table
 from synth.answers import extract_answer
 from synth.errors import RecipeError, SeedError
 from synth.exports import to_dpo, to_ultrafeedback
@@ -17,9 +17,9 @@ from synth.recipe import GenerateStage, PairStage, load_recipe
 from synth.seeds import load_seeds
 from synth.stages.pair import PairPreferences
 from tests.conftest import REPO
-from validation import validate_table
+from synth.pipeline import validate_table
 
-SEEDS = [Seed(seed_id=f"q{i}", source=f"test:{i}", problem=f"Question {i}?", gold_steps=[], gold_answer="")
+SEEDS = [SeedProblem(seed_id=f"q{i}", source=f"test:{i}", problem=f"Question {i}?", gold_steps=[], gold_answer="")
          for i in range(4)]
 
 
@@ -74,7 +74,7 @@ def test_ratings_binarization_best_against_a_random_lower_one():
     again = run_pairs(PairStage(method="ratings"), [s for v in sols.values() for s in v], shuffled)
     assert again.records == result.records
     # Over many prompts, rejected is not always the worst.
-    many = [Seed(seed_id=f"m{i}", source="t", problem="?", gold_steps=[], gold_answer="") for i in range(40)]
+    many = [SeedProblem(seed_id=f"m{i}", source="t", problem="?", gold_steps=[], gold_answer="") for i in range(40)]
     sols_m = [solution(f"m{i}", j) for i in range(40) for j in range(4)]
     rates_m = [rated(s, [5 - s.sample_index] * 2) for s in sols_m]
     picked = {p.score_rejected for p in run_pairs(PairStage(method="ratings"), sols_m, rates_m, seeds=many).records}
@@ -96,17 +96,41 @@ def test_best_vs_worst_and_minimum_margin():
 GOOD = "She has 1 + 2 = 3 apples.\nThe answer is 3."
 
 
+STATED_WRONG = "She has 1 + 1 = 2 apples.\nThe answer is 2."
+
+
 def test_verified_pairs_need_gold_and_both_outcomes():
     seeds = [replace(SEEDS[0], gold_answer="3"), replace(SEEDS[1], gold_answer="3"), SEEDS[2]]
-    sols = [math_solution("q0", 0, GOOD, correct=True), solution("q0", 1), solution("q0", 2, status="no_answer"),
+    sols = [math_solution("q0", 0, GOOD, correct=True), math_solution("q0", 1, STATED_WRONG, correct=False),
+            solution("q0", 2, status="no_answer"),
             solution("q0", 3, status="ambiguous"), math_solution("q1", 0, GOOD, correct=True),
             solution("q1", 1, status="ambiguous"), solution("q2", 0, status="unverified")]
     result = run_pairs(PairStage(method="verified", max_pairs_per_problem=5), sols, seeds=seeds, prompt="solve_math")
-    # A solution stating two answers (ambiguous) is neither chosen nor rejected.
-    assert sorted((p.chosen_solution_id, p.rejected_solution_id) for p in result.records) == [
-        ("q0-s0", "q0-s1"), ("q0-s0", "q0-s2")]
+    # A solution stating two answers (ambiguous) is neither chosen nor rejected; one stating none is not rejected.
+    assert sorted((p.chosen_solution_id, p.rejected_solution_id) for p in result.records) == [("q0-s0", "q0-s1")]
     assert all(p.score_chosen == 1.0 and p.gold_answer == "3" for p in result.records)
     assert dict(result.report.dropped) == {"no_incorrect_solution": 1, "no_gold_answer": 1}
+
+
+def test_rejected_is_a_whole_solution_that_states_a_wrong_answer():
+    """A rejected solution cut off at max_tokens is never used (DPO would push down a prefix that may be
+    sound, for where the sampler stopped), nor one that finished stating no answer (its work can reach
+    the right number in words, and the pair then reads backwards)."""
+    seeds = [replace(SEEDS[0], gold_answer="3"), replace(SEEDS[1], gold_answer="3")]
+    sols = [math_solution("q0", 0, GOOD, correct=True),
+            math_solution("q0", 1, STATED_WRONG, correct=False, finish_reason="length"),
+            solution("q0", 2, status="no_answer"), math_solution("q0", 3, STATED_WRONG + " ", correct=False),
+            math_solution("q1", 0, GOOD, correct=True),
+            math_solution("q1", 1, STATED_WRONG, correct=False, finish_reason="length"),
+            solution("q1", 2, status="no_answer"),
+            # wrong by its last number, but it states no answer: its words reach the right 3
+            math_solution("q1", 3, "She has 1 + 2 = 3 apples now.\nShe had 10.", correct=False)]
+    result = run_pairs(PairStage(method="verified", max_pairs_per_problem=3), sols, seeds=seeds, prompt="solve_math")
+    assert [(p.chosen_solution_id, p.rejected_solution_id) for p in result.records] == [("q0-s0", "q0-s3")]
+    assert dict(result.report.dropped) == {"no_incorrect_solution": 1}
+    detail = next(r.detail for r in result.rejects if r.record_id == "q1")
+    assert "1 cut off" in detail and "2 finished without stating an answer" in detail
+    assert result.report.breakdown["rejected"] == {"wrong_answer": 1}
 
 
 # Correct final answers that a chosen solution still may not have, each with the flaw that bars it.
@@ -119,6 +143,7 @@ UNCLEAN = [
     ("She has 1 + 2 = 3 apples.\nSo she has 3 apples in her bag and", "cut_off"),
     ("She has 1 + 2 = 3 apples.\nThe answer is 3.", "cut_off"),
     ("The answer is 10 - 7 = 3.", "answer_not_in_asked_form"),
+    ("She has 1 + 2 = 3 apples.\nThe answer is N.\nThe answer is 3.", "placeholder_answer"),
 ]
 
 

@@ -9,7 +9,9 @@ from collections import Counter, defaultdict
 from math import comb
 from statistics import mean
 
+from schemas import Solution
 from synth.process import process_flaws
+from synth.stages.pair import rejectable
 from tests.servers import SERVED_NAME
 from tests.conftest import SHARED
 from tests.test_math_recipes import build, check_common, shrink
@@ -193,12 +195,13 @@ def test_verified_pairs_recipe(prefect_harness, tmp_path):
     check_common(summary, tables, "preference", ["arXiv:2404.19733", "arXiv:2110.14168", "arXiv:2305.18290"])
     funnel = funnel_of(summary)
     solutions = {s["solution_id"]: s for s in tables["solutions"]}
-    # Chosen: a correct answer and clean work (synth/process.py); rejected: a wrong answer or none.
+    # Chosen: a correct answer and clean work (synth/process.py); rejected: a stated wrong answer.
     clean = {i for i, s in solutions.items()
              if s["is_correct"] and not process_flaws(s["text"], s["finish_reason"], "solve_math")}
     assert funnel["chosen_screen"]["n_in"] == sum(s["is_correct"] for s in solutions.values())
     assert funnel["chosen_screen"]["n_out"] == len(clean)
-    wrong = {i for i, s in solutions.items() if s["answer_status"] in ("incorrect", "no_answer")}
+    wrong = {i for i, s in solutions.items()
+             if rejectable(Solution(**{k: s[k] for k in Solution.__dataclass_fields__ if k in s}))}
     seeds = {s["seed_id"] for s in solutions.values()}
     assert funnel["pair"]["n_out"] == sum(
         min(2, sum(solutions[i]["seed_id"] == seed for i in clean) * sum(solutions[i]["seed_id"] == seed for i in wrong))
@@ -239,7 +242,7 @@ def test_a_critic_screens_the_chosen_solutions_of_verified_pairs():
     """`stages.pair.screen`: the embedded model as critic judges the one candidate that passed the rule
     checks (the one with a false computation is never sent); whatever it says, the solution is either
     choosable or refused with the critic's reason, and the pair follows from that."""
-    from schemas import Seed, Solution
+    from schemas import SeedProblem, Solution
     from synth.recipe import ChosenScreen, GenerateStage, PairStage, Sampling, VLLMModel
     from synth.stages.pair import PairPreferences, ScreenChosen
 
@@ -259,7 +262,7 @@ def test_a_critic_screens_the_chosen_solutions_of_verified_pairs():
     assert screened.report.n_in == 1 and len(usage) == 1
     assert set(screened.records) | set(refused) == {"q-s0"} and not set(screened.records) & set(refused)
     assert all(why.startswith("critic critic: ") for why in refused.values())
-    seed = Seed(seed_id="q", source="test", problem=sols[0].problem, gold_steps=[], gold_answer="12")
+    seed = SeedProblem(seed_id="q", source="test", problem=sols[0].problem, gold_steps=[], gold_answer="12")
     pairing = PairPreferences(pair, GenerateStage(), 1)
     result = pairing.run([seed], sols, [], [], screened_out=refused)
     reasons = {r.record_id: r.reason for r in result.rejects if r.stage == "chosen_screen"}

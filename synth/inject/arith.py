@@ -25,9 +25,9 @@ _TOKEN = re.compile(
     (?P<frac>\\[dt]?frac\s*\{)
   | (?P<brace_mid>\}\s*\{)
   | (?P<brace_close>\})
-  | (?P<num>(?<![a-wyzA-WYZ_.\d])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![^\W\dxX])(?!\.\d)|(?<![a-wyzA-WYZ_.\d])\.\d+(?![^\W\dxX]))
+  | (?P<num>(?<![a-wyzA-WYZ_.\d])(?:\d{1,3}(?:(?:,|\{,\})\d{3})+|\d+)(?:\.\d+)?(?![^\W\dxX])(?!\.\d)|(?<![a-wyzA-WYZ_.\d])\.\d+(?![^\W\dxX]))
   | (?P<pow>\^\s*\{?)
-  | (?P<op>\\times|\\cdot|\\div|[+*×÷·–−]|/(?!\s*[A-Za-z])|(?<![A-Za-z])-(?!-)
+  | (?P<op>\\times|\\cdot|\\div|[+×÷·–−]|(?<!\*)\*(?!\*)|/(?!\s*[A-Za-z])|(?<![A-Za-z])-(?!-)
         |(?<=[\d\s)])[xX](?=\s*[$€£]?\s*[\d(])
         |\b(?:times|plus|minus|divided\ by|multiplied\ by)\b)
   | (?P<lp>\\left\(|(?<!\\)\()
@@ -112,7 +112,7 @@ class StepMath:
 
 
 def _number_value(text: str, percent: bool) -> Fraction:
-    v = Fraction(text.replace(",", ""))
+    v = Fraction(text.replace("{,}", "").replace(",", ""))  # 3,000 and LaTeX's 3{,}000
     return v / 100 if percent else v
 
 
@@ -383,7 +383,10 @@ def format_like(value: Fraction, like: Token) -> str:
     if "," in like.text and abs(v) >= 1000:
         whole, _, frac = text.partition(".")
         sign = "-" if whole.startswith("-") else ""
-        text = sign + f"{int(whole.lstrip('-')):,}" + ("." + frac if frac else "")
+        grouped = f"{int(whole.lstrip('-')):,}"
+        if "{,}" in like.text:
+            grouped = grouped.replace(",", "{,}")
+        text = sign + grouped + ("." + frac if frac else "")
     if like.text.startswith(".") and text.startswith("0."):
         text = text[1:]
     return text

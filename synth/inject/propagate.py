@@ -19,6 +19,7 @@ from synth.inject.arith import (apply_edits, evaluate, format_like, is_terminati
                                 value_matches)
 
 _STEP_NUMBER = re.compile(r"(?:step|Step|STEP)\s*$")
+_STATED_AS = re.compile(r"[\s$]*(?:=|\\equiv)[^=.,;:]*?\d[\s$]*(?:[-+*/×÷·^]|[xX](?=\s*\d)|\\cdot|\\times|\\div)")
 
 
 class Implausible(Exception):
@@ -74,6 +75,7 @@ def propagate(edit: Edit, question_values: set[Fraction], final_answer: Optional
     subst = dict(edit.subst)
     origins = dict(edit.origins)
     money: dict[Fraction, bool] = {}
+    recreated: set[Fraction] = set()  # changed values that a later, other quantity happens to equal
     last = len(steps) - 1
     for i in range(edit.step, len(steps)):
         text = steps[i]
@@ -83,9 +85,18 @@ def propagate(edit: Edit, question_values: set[Fraction], final_answer: Optional
             if i == edit.step and calc.start < edit.start:
                 continue
             new_values: dict[int, Fraction] = {}
+            seen = [t.value for t in calc.operands if t.value in recreated]
+            if len(seen) != len(set(seen)):
+                # `20 + 25 + 22 + 20`: Monday's 20 (changed) and Thursday's 20 (a new quantity) in one
+                # sum; which is which, a reader cannot tell
+                raise Implausible("ambiguous_value")
             for t in calc.operands:
                 if t.value not in subst:
                     continue
+                if money.get(t.value) is False and _is_money(text, t) and t.value not in edit.subst:
+                    # 18 sets of rings just worked out, and a $18 cost: which one a reader cannot tell (the
+                    # other way round, `$0.2` then `0.2 x 50`, is how solutions write money)
+                    raise Implausible("ambiguous_value")
                 if t.value in question_values and t.value not in edit.subst:
                     # 6 blue yarns or the 6 red scarves just worked out? A reader cannot tell which
                     # quantity this is, so neither can the corruption: the next candidate is tried.
@@ -98,6 +109,10 @@ def propagate(edit: Edit, question_values: set[Fraction], final_answer: Optional
             new = evaluate(calc.lhs, new_values)
             if new is None:
                 raise Implausible("division_by_zero")
+            ops = {t.op for t in calc.lhs if t.kind == "op"}
+            values = [new_values.get(t.start, t.value) for t in calc.operands]
+            if new_values and len(values) == 2 and ops in ({"/"}, {"-"}) and values[0] == values[1]:
+                raise Implausible("identity")  # 45/45 x 440 or 40 - 40: no solver writes that
             # Compared with the expression's exact old value, not the written result: a result written
             # rounded (`37/7 = 5`) must still change when its inputs do.
             if new == calc.value and value_matches(new, calc.result):
@@ -106,6 +121,11 @@ def propagate(edit: Edit, question_values: set[Fraction], final_answer: Optional
                     # a new quantity that happens to equal a changed one (12 - 2 = 10 gallons, after
                     # 5 + 5 = 10 miles became 5): from here on the value means this quantity, left as it is
                     del subst[calc.result.value]
+                    recreated.add(calc.result.value)
+                elif not new_values and made_from is not None and edit.slip and calc.result.value in edit.subst:
+                    # the slipped computation worked again, right this time (`let me recheck: ... =
+                    # 129,350`): a solver who recomputes it finds the slip; the step would contradict it
+                    raise Implausible("recomputed")
                 continue
             old = calc.result.value
             assert old is not None
@@ -116,7 +136,8 @@ def propagate(edit: Edit, question_values: set[Fraction], final_answer: Optional
             money[old] = _is_money(text, calc.result)
         mark = step_marker(text)
         for t in math.numbers:
-            if t.percent and t.value not in subst and t.value * 100 in subst and not math.in_calc(t):
+            if (t.percent and t.value not in subst and t.value * 100 in subst and not math.in_calc(t)
+                    and t.value not in question_values):  # `20% fewer` is the question's 20%, not 20 cars
                 # `= 60%` was computed as 60 (12/20 x 100): its restatement `60%` changes with it
                 edits[(t.start, t.end)] = format_like(subst[t.value * 100] / 100, t)
                 continue
@@ -127,6 +148,10 @@ def propagate(edit: Edit, question_values: set[Fraction], final_answer: Optional
             is_answer = i == last and t.value == final_answer
             if t.value in question_values and not is_answer:
                 continue
+            if _STATED_AS.match(text, t.end):
+                # `1024 = 7 \cdot 146 + 2`: the value stated as another computation, which this parser
+                # does not read; changing the value alone would leave that computation false
+                raise Implausible("uncarried_equation")
             edits[(t.start, t.end)] = format_like(subst[t.value], t)
         steps[i] = apply_edits(text, edits)
     if steps == edit.steps and not edit.subst:

@@ -36,7 +36,7 @@ def _value(node: ast.AST) -> float:
 
 
 def _tokens(step: str) -> list[tuple[str, str]]:
-    text = re.sub(r"[A-Za-z]+/[A-Za-z]+", " ", step).replace("$", "").replace("%", " ")
+    text = re.sub(r"[A-Za-z]+/[A-Za-z]+", " ", step).replace("$", "").replace("%", " ").replace("{,}", ",")
     out: list[tuple[str, str]] = []
     for m in _TOKEN.finditer(text):
         num, op, word, other = m.groups()

@@ -82,6 +82,7 @@ def aligned_changes(original: list[str], corrupted: list[str]) -> list[tuple[int
     return out
 
 
+_LATEX_FRACTION = re.compile(r"\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}")
 _DIGITS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\d.,])\d+(?:\.\d+)?")
 
 
@@ -93,12 +94,18 @@ _NUMBER_WORDS = {w: Fraction(n) for n, w in enumerate(
 _WORD_NUMBER = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE)
 
 
-def _written_numbers(step: str) -> list[Fraction]:
+def _written_numbers(step: str) -> list:
     """Every number written in a step, including those a variable or unit is glued to (`4k`, `2x`)
     and those written as words (`ten times`, `twice`), its own number in a list aside."""
     mark = step_marker(step)
     skip = mark.end if mark is not None else 0
-    return ([Fraction(m.group().replace(",", "")) for m in _DIGITS.finditer(step) if m.start() >= skip]
+    step = step[:skip] + step[skip:].replace("{,}", ",")  # LaTeX's 3{,}000
+    # a LaTeX fraction is one number as written: \\frac{5}{6} becoming \\frac{5}{12} is not the 6
+    # restated beside a 12 (and \\frac{336}{6} is not a restatement of the 56 it equals)
+    fractions = [("frac", int(m.group(1)), int(m.group(2))) for m in _LATEX_FRACTION.finditer(step)
+                 if m.start() >= skip]
+    step = _LATEX_FRACTION.sub(lambda m: " " * len(m.group()), step)
+    return (fractions + [Fraction(m.group().replace(",", "")) for m in _DIGITS.finditer(step) if m.start() >= skip]
             + [_NUMBER_WORDS[m.group().lower()] for m in _WORD_NUMBER.finditer(step) if m.start() >= skip])
 
 
@@ -181,3 +188,38 @@ def is_one_edit_of(original: list[str], corrupted: list[str], threshold: float) 
         return False
     calcs = [len(parse_step(s).calcs) for s in original]
     return sum(len(parse_step(s).calcs) for s in corrupted) >= sum(calcs) - max(calcs, default=0)
+
+
+def _line_key(step: str) -> object:
+    """What makes two lines read as the same: their computations, or the words where they have none."""
+    return frozenset(_signatures(parse_step(step))) or normalize_step(step)
+
+
+def repeated_line(original: list[str], corrupted: list[str]) -> Optional[int]:
+    """The first step of `corrupted` that repeats the step before it (the same computations, or the
+    same words), where the original did not: a swapped value that makes Monday's `30 - 19 = 11`
+    Tuesday's too is a seam, not a slip."""
+    before = {(_line_key(a), _line_key(b)) for a, b in zip(original, original[1:])}
+    for k in range(1, len(corrupted)):
+        pair = (_line_key(corrupted[k - 1]), _line_key(corrupted[k]))
+        if pair[0] == pair[1] and pair not in before:
+            return k
+    return None
+
+
+def _self_combined(step: str) -> int:
+    """How many computations of a step combine a value with itself (`13248 + 13248`, `30 + 18 + 30`)."""
+    out = 0
+    for c in parse_step(step).calcs:
+        values = [t.value for t in c.operands if t.value is not None]
+        out += len(values) != len(set(values))
+    return out
+
+
+def value_combined_with_itself(original: list[str], corrupted: list[str]) -> Optional[int]:
+    """The first changed step that now adds (or multiplies, subtracts) a value to itself where the
+    original step did not: carried values that collide read as a doubled copy, not a mistake."""
+    for k, old, new in aligned_changes(original, corrupted):
+        if _self_combined(new) > _self_combined(old):
+            return k
+    return None

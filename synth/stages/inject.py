@@ -10,19 +10,22 @@ would write; the result is then checked (synth.inject.checks) and kept only if e
 from __future__ import annotations
 
 import random
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
-from schemas import ErrorInjection, Seed, Solution
-from synth.answers import answers_match, extract_answer
+from schemas import ErrorInjection, LabelledSolution, SeedProblem, Solution
+from synth.answers import answers_match, extract_answer, read_answer
 from synth.inject.checks import failed_check
 from synth.inject.operators import OPERATORS, SourceSolution
 from synth.inject.propagate import Implausible, propagate
-from synth.inject.steps import restated_old_value
-from synth.recipe import InjectStage
+from synth.inject.steps import repeated_line, restated_old_value, value_combined_with_itself
+from synth.process import _PLACEHOLDER
+from synth.config import InjectStage
 from synth.seeds import gold_solution_steps
-from synth.stages.base import StageReport, StageResult, reject
+from synth import labels, suites
+from synth.stages.base import Collection, Kind, Release, Stage, StageReport, StageResult, added, reject
 
 MAX_TRIES = 12  # candidate edits tried per (source, error type) before giving up on implausible values
 
@@ -31,10 +34,11 @@ MAX_TRIES = 12  # candidate edits tried per (source, error type) before giving u
 class Source:
     """A correct solution to corrupt: a seed's gold solution or a verified-correct sample."""
 
-    seed: Seed
+    seed: SeedProblem
     source_id: str
     model: str  # "gold" or the sample's model
     steps: list[str]
+    finished: bool = True  # False for a sample cut off at max_tokens
 
     @property
     def key(self) -> str:
@@ -46,14 +50,44 @@ def source_key(seed_id: str, source_id: str) -> str:
     return f"{seed_id}-gold" if source_id == "gold" else source_id
 
 
-def injection_sources(sources: list[str], seeds: list[Seed], solutions: list[Solution]) -> list[Source]:
+def injection_sources(sources: list[str], seeds: list[SeedProblem], solutions: list[Solution]) -> list[Source]:
     out: list[Source] = []
     if "gold" in sources:
         out += [Source(s, "gold", "gold", gold_solution_steps(s)) for s in seeds]
     if "samples" in sources:
         by_id = {s.seed_id: s for s in seeds}
-        out += [Source(by_id[s.seed_id], s.solution_id, s.model, list(s.steps)) for s in solutions if s.is_correct]
+        out += [Source(by_id[s.seed_id], s.solution_id, s.model, list(s.steps), s.finish_reason != "length")
+                for s in solutions if s.is_correct]
     return out
+
+
+_RESTATED = re.compile(r"^\W*(?:(?:so|thus|therefore|hence)\W+)?(?:the\s+)?(?:final\s+)?answer\s+is\b[^=]*$|^\s*####[^=]*$",
+                       re.IGNORECASE)
+
+
+def source_flaw(steps: list[str], finished: bool) -> Optional[tuple[str, str]]:
+    """(reason, detail) when a solution with the right answer is still no correct worked solution to
+    corrupt: cut off, carrying the prompt's template `The answer is N`, stating no answer, or going on
+    after its final answer. Corrupting such a source gives a record whose original is already broken
+    and whose new answer is never stated where a reader looks for it."""
+    text = "\n".join(steps)
+    if not finished:
+        return "source_cut_off", "the solution hit max_tokens before it ended"
+    if _PLACEHOLDER.search(text):
+        return "source_placeholder_answer", "writes the prompt's template 'The answer is N'"
+    reading = read_answer(text, finished=True)
+    if reading.status in ("none", "ambiguous"):
+        return "source_no_stated_answer", f"no single final answer ({reading.status})"
+    if reading.status == "stated":  # (a last sentence that says the answer in words is read as its last number)
+        after = text[reading.statements[0].end:]
+        rest_of_line, _, later = after.partition("\n")
+        # the answer stated again (`The answer is 8.` twice; the reading is not ambiguous) is no going on
+        later = "\n".join(ln for ln in later.splitlines() if not _RESTATED.match(ln.replace("**", "")))
+        # more lines, or more numbers on its line (`The answer is 98. Then 98 + 2 = 100`); not `$ dollars.`
+        # or `I hope it is correct.`
+        if re.search(r"[A-Za-z0-9]", later) or re.search(r"\d", re.sub(r"\\boxed\s*\{[^{}]*\}", "", rest_of_line)):
+            return "source_goes_on_after_answer", f"text after the final answer: {after.strip()[:80]!r}"
+    return None
 
 
 def pick_types(types: list[str], limit: Optional[int], rng: random.Random) -> list[str]:
@@ -66,13 +100,17 @@ class InjectErrors:
     def __init__(self, config: InjectStage, build_seed: int):
         self.config, self.build_seed = config, build_seed
 
-    def run(self, seeds: list[Seed], solutions: list[Solution]) -> StageResult[ErrorInjection]:
+    def run(self, seeds: list[SeedProblem], solutions: list[Solution]) -> StageResult[ErrorInjection]:
         t0 = time.perf_counter()
         sources = injection_sources(self.config.sources, seeds, solutions)
         report = StageReport(self.name, unit_in="solutions", unit_out="injections", n_in=len(sources))
         rejects: list = []
         out: list[ErrorInjection] = []
         for src in sources:
+            flaw = source_flaw(src.steps, src.finished)
+            if flaw is not None:
+                reject(report, rejects, src.key, flaw[0], flaw[1], src.seed)
+                continue
             parsed = SourceSolution.parse(src.seed.problem, src.steps)
             answer = extract_answer("\n".join(src.steps))
             if not answers_match(answer, src.seed.gold_answer):
@@ -89,7 +127,12 @@ class InjectErrors:
                 continue
             rng = random.Random(f"{self.build_seed}:inject:{src.key}")
             kept_before, outcomes = len(out), []
-            for error_type in pick_types(self.config.error_types, self.config.max_per_source, rng):
+            # Types in a seeded random order until max_per_source are kept: a type with no place in this
+            # solution (no sum to miscount) gives way to the next rather than leaving the source short.
+            limit = self.config.max_per_source or len(self.config.error_types)
+            for error_type in rng.sample(list(self.config.error_types), len(self.config.error_types)):
+                if len(out) - kept_before >= limit:
+                    break
                 record = self._inject(src, parsed, answer or "", error_type, report)
                 if record is None:
                     outcomes.append(f"{error_type}: no plausible place")
@@ -120,8 +163,9 @@ class InjectErrors:
         if not candidates:
             report.count(error_type, "not_applicable")
             return None
-        random.Random(f"{self.build_seed}:{src.key}:{error_type}").shuffle(candidates)
-        candidates = _kinds_in_turn(candidates)
+        rng = random.Random(f"{self.build_seed}:{src.key}:{error_type}")
+        rng.shuffle(candidates)
+        candidates = _steps_in_turn(_kinds_in_turn(candidates), rng)
         final = _answer_value(answer)
         for edit in candidates[:MAX_TRIES]:
             try:
@@ -130,6 +174,8 @@ class InjectErrors:
                 continue
             if restated_old_value(src.steps, corrupted) is not None:
                 continue  # the old value still stands beside the new one: the next candidate reads better
+            if repeated_line(src.steps, corrupted) is not None or value_combined_with_itself(src.steps, corrupted):
+                continue  # two identical lines in a row, or `x + x`: seams, not slips
             return ErrorInjection(
                 injection_id=f"{src.key}-{error_type}", seed_id=src.seed.seed_id, source_id=src.source_id,
                 source_model=src.model, method="rule", error_type=error_type, problem=src.seed.problem,
@@ -152,8 +198,53 @@ def _kinds_in_turn(candidates: list) -> list:
     return [c for _, c in sorted(zip(order, candidates), key=lambda p: p[0])]
 
 
+def _steps_in_turn(candidates: list, rng: random.Random) -> list:
+    """Every step that can hold the error is as likely to hold it, in a random order of steps: left to
+    the number of candidates per step, the last, busiest computation would hold most errors, and a
+    critic could learn the position instead of the error."""
+    by_step: dict = {}
+    for c in candidates:
+        by_step.setdefault(c.label, []).append(c)
+    steps = sorted(by_step)
+    rng.shuffle(steps)
+    out = []
+    for r in range(max((len(v) for v in by_step.values()), default=0)):
+        out += [by_step[s][r] for s in steps if r < len(by_step[s])]
+    return out
+
+
 def _answer_value(answer: str):
     from synth.inject.arith import numbers_in
 
     values = numbers_in(answer)
     return next(iter(values)) if len(values) == 1 else None
+
+
+def inject_step(ctx, t):
+    cfg = ctx.recipe.stages.inject
+    result = InjectErrors(cfg, ctx.recipe.random_seed).run(t.seeds, t.solutions)
+    made = labels.from_injections(result.records, cfg.include_originals)
+    t = added(t, "inject", result, injections=t.injections + result.records, labelled=t.labelled + made)
+    return replace(t, reports=t.reports + [labels.labelled_report("inject", result.records, made)])
+
+
+def samples_need_generate(name: str):
+    """The recipe check of a stage whose `sources` may name the generator's own solutions."""
+    def check(recipe) -> None:
+        if "samples" in getattr(recipe.stages, name).sources and recipe.stages.generate is None:
+            raise ValueError(f"stages.{name}.sources has 'samples', which needs stages.generate")
+    return check
+
+
+INJECTIONS = Release("injections", lambda ctx, t: t.injections, derive=suites.injections)
+INJECTED = (Collection("injections", ErrorInjection), Collection("labelled", LabelledSolution))
+
+STAGE = Stage(
+    name="inject", order=20, step=inject_step, config=InjectStage,
+    reads=("seeds", "solutions"), writes=INJECTED, releases=(INJECTIONS, *labels.LABELLED_RELEASES),
+    citations={"inject": ("lemma", "processbench")}, check=samples_need_generate("inject"),
+    kinds=(Kind("error_injection", needs=(("inject", "inject_llm", "code_inject"),),
+                publishes=("processbench", "injections", "code_injections", "math_shepherd", "prm_stepwise"),
+                tags=("process-supervision", "error-detection", "prm"),
+                description="inject, inject_llm or code_inject"),),
+)

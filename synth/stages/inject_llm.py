@@ -10,10 +10,11 @@ record is kept only if the final answer changed and that step is wrong on its fa
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 import time
 from typing import Collection, Optional
 
-from schemas import ErrorInjection, Seed, Solution
+from schemas import ErrorInjection, SeedProblem, Solution
 from synth import engine
 from synth.answers import answers_match, extract_answer
 from synth.backends.base import ChatRequest, derive_seed
@@ -24,9 +25,11 @@ from synth.inject.checks import failed_check
 from synth.inject.operators import taxonomy
 from synth.inject.steps import first_change
 from synth.prompts import chat
-from synth.recipe import InjectLLMStage, ModelSpec
-from synth.stages.base import StageReport, StageResult, reject
-from synth.stages.inject import Source, injection_sources, pick_types
+from synth.config import InjectLLMStage, ModelSpec
+from synth import labels
+from synth.stages.base import Stage, StageReport, StageResult, added, reject, with_cache
+from synth.stages.inject import (INJECTED, INJECTIONS, Source, injection_sources, pick_types, samples_need_generate,
+                                 source_key)
 
 
 def injection_schema(n_steps: int) -> dict:
@@ -58,7 +61,7 @@ class InjectErrorsLLM:
         self.config, self.spec, self.build_seed = config, models[config.model], build_seed
         self.cache, self.progress = cache, progress
 
-    def run(self, seeds: list[Seed], solutions: list[Solution],
+    def run(self, seeds: list[SeedProblem], solutions: list[Solution],
             covered: Collection[str] = ()) -> tuple[StageResult[ErrorInjection], list[Usage]]:
         """`covered`: source keys the rule-based stage already corrupted; with `only_uncovered` the
         teacher gets only the others (the funnel row then counts "solutions the rules left")."""
@@ -122,7 +125,7 @@ class InjectErrorsLLM:
             messages=chat(self.config.prompt, error=taxonomy()[error_type],
                           solution=critique_input(src.seed.problem, src.steps)),
             sampling=self.spec.sampling, n=1,
-            seed=derive_seed(f"{self.build_seed}:inject_llm:{src.key}:{error_type}"),
+            sampling_seed=derive_seed(f"{self.build_seed}:inject_llm:{src.key}:{error_type}"),
             json_schema=injection_schema(len(src.steps)))
 
     def _record(self, key: str, src: Source, error_type: str, answer: str, obj: dict, model: str) -> ErrorInjection:
@@ -134,3 +137,32 @@ class InjectErrorsLLM:
             corrupted_steps=steps, first_error_step=change.corrupted if change else -1, original_answer=answer,
             corrupted_answer=extract_answer("\n".join(steps)) or "", gold_answer=src.seed.gold_answer,
             detail=obj["explanation"].strip(), claimed_error_step=int(obj["error_step"]) - 1)
+
+
+def inject_llm_step(ctx, t):
+    r = ctx.recipe
+    cfg = r.stages.inject_llm
+    covered = {source_key(i.seed_id, i.source_id) for i in t.injections if i.method == "rule"} \
+        if cfg.only_uncovered else set()
+    result, usage = with_cache(ctx, lambda cache: InjectErrorsLLM(
+        cfg, r.models, r.random_seed, cache, ctx.progress).run(t.seeds, t.solutions, covered))
+    made = labels.from_injections(result.records, cfg.include_originals)
+    t = added(t, "inject_llm", result, usage, injections=t.injections + result.records, labelled=t.labelled + made)
+    return replace(t, reports=t.reports + [labels.labelled_report("inject_llm", result.records, made)])
+
+
+def _check(recipe) -> None:
+    if recipe.stages.inject_llm.only_uncovered and recipe.stages.inject is None:
+        raise ValueError("stages.inject_llm.only_uncovered takes the sources stages.inject could not corrupt; "
+                         "add stages.inject, or set only_uncovered: false")
+    samples_need_generate("inject_llm")(recipe)
+
+
+STAGE = Stage(
+    name="inject_llm", order=21, step=inject_llm_step, config=InjectLLMStage,
+    reads=("seeds", "solutions", "injections"), writes=INJECTED, releases=(INJECTIONS, *labels.LABELLED_RELEASES),
+    models=lambda r: [("model", r.stages.inject_llm.model)], prompts=lambda r: [r.stages.inject_llm.prompt],
+    templates=("inject_error",), citations={"inject_llm": ("lemma",)},
+    announce=lambda ctx, t: f"asking {ctx.recipe.stages.inject_llm.model} to inject typed errors",
+    check=_check,
+)

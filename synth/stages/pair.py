@@ -24,12 +24,15 @@ import math
 import random
 import time
 from collections import defaultdict
+from dataclasses import replace
 from typing import Optional
 
-from schemas import ChatMessage, Comparison, PreferencePair, RatedCompletion, Reject, Seed, Solution
+from schemas import ChatMessage, Comparison, PreferencePair, RatedCompletion, Reject, SeedProblem, Solution
+from synth.answers import read_answer
 from synth.process import process_flaws
-from synth.recipe import GenerateStage, PairStage
-from synth.stages.base import StageReport, StageResult, reject
+from synth.config import GenerateStage, PairStage
+from synth import exports, suites
+from synth.stages.base import Collection, Kind, Release, Stage, StageReport, StageResult, added, reject, with_cache
 from synth.stages.generate import prompt_messages
 
 # Two mean ratings closer than this are a tie: means of small integers that are equal on paper can
@@ -45,6 +48,18 @@ def _same_response(a: Solution, b: Solution, code: bool = False) -> bool:
         return True
     return bool(code and a.extracted_answer and b.extracted_answer
                 and " ".join(a.extracted_answer.split()) == " ".join(b.extracted_answer.split()))
+
+
+def rejectable(s: Solution, code: bool = False) -> bool:
+    """A verified pair's rejected side: a finished solution that states a wrong final answer. Never one
+    cut off at max_tokens (DPO would push down a prefix that may be sound so far, for stopping where
+    the sampler did, and tie `rejected` to length), and never one that states no answer, even where
+    its last number is wrong: its work can reach the right number in words (`Omar has 35 marbles
+    now.` before a last `10`), and a reader then sees the pair backwards. Both sides are whole
+    responses, and rejected is wrong by its own statement. (Code is wrong by its tests.)"""
+    if s.answer_status != "incorrect" or s.finish_reason == "length":
+        return False
+    return code or read_answer(s.text, finished=True).status == "stated"
 
 
 def count_length(report: StageReport, pair: PreferencePair) -> None:
@@ -92,7 +107,7 @@ class PairPreferences:
     def _code(self) -> bool:
         return self.generate.prompt == "solve_code"
 
-    def run(self, seeds: list[Seed], solutions: list[Solution], rated: list[RatedCompletion],
+    def run(self, seeds: list[SeedProblem], solutions: list[Solution], rated: list[RatedCompletion],
             comparisons: list[Comparison],
             screened_out: Optional[dict[str, str]] = None) -> StageResult[PreferencePair]:
         """`screened_out`: solution id -> why a model screen (a critic) would not let it be chosen."""
@@ -124,7 +139,7 @@ class PairPreferences:
         report.wall_seconds = time.perf_counter() - t0
         return StageResult(pairs, rejects, report)
 
-    def _pair(self, seed: Seed, chosen: Solution, rejected: Solution, **fields) -> PreferencePair:
+    def _pair(self, seed: SeedProblem, chosen: Solution, rejected: Solution, **fields) -> PreferencePair:
         pid = hashlib.sha256(f"{chosen.solution_id}|{rejected.solution_id}".encode()).hexdigest()[:16]
         defaults = dict(score_chosen=None, score_rejected=None, chosen_ratings=[], rejected_ratings=[], verdicts=[],
                         chosen_answer=None, rejected_answer=None, gold_answer=seed.gold_answer or None)
@@ -136,11 +151,11 @@ class PairPreferences:
             chosen_model=chosen.model, rejected_model=rejected.model,
             chosen_length=len(chosen.text), rejected_length=len(rejected.text), **{**defaults, **fields})
 
-    def _verified(self, seed: Seed, group: list[Solution], rng: random.Random, report: StageReport,
+    def _verified(self, seed: SeedProblem, group: list[Solution], rng: random.Random, report: StageReport,
                   rejects: list) -> list[PreferencePair]:
         correct = [s for s in group if s.is_correct]
         clean = [s for s in correct if s.solution_id in self.choosable]
-        wrong = [s for s in group if s.answer_status in ("incorrect", "no_answer")]
+        wrong = [s for s in group if rejectable(s, self._code)]
         if not seed.gold_answer and seed.tests is None:
             reject(report, rejects, seed.seed_id, "no_gold_answer", "verified pairs need a gold answer or tests", seed)
             return []
@@ -151,8 +166,12 @@ class PairPreferences:
             reject(report, rejects, seed.seed_id, "no_correct_solution", f"{len(group)} samples, none correct", seed)
             return []
         if not wrong:
+            cut = sum(s.finish_reason == "length" and s.answer_status in ("incorrect", "no_answer") for s in group)
+            silent = sum(s.answer_status in ("incorrect", "no_answer") and s.finish_reason != "length"
+                         and not rejectable(s, self._code) for s in group)
             reject(report, rejects, seed.seed_id, "no_incorrect_solution",
-                   f"{len(group)} samples, none incorrect (ambiguous ones are neither side)", seed)
+                   f"{len(group)} samples, none a finished solution stating a wrong answer (ambiguous ones are "
+                   f"neither side; {cut} cut off at max_tokens, {silent} finished without stating an answer)", seed)
             return []
         if not clean:
             reject(report, rejects, seed.seed_id, "no_clean_correct_solution",
@@ -165,11 +184,12 @@ class PairPreferences:
                    "every correct solution is the same response (or program) as every incorrect one", seed)
             return []
         rng.shuffle(combos)
+        made = combos[: self.config.max_pairs_per_problem]
+        report.count("rejected", "wrong_answer", len(made))
         return [self._pair(seed, c, w, score_chosen=1.0, score_rejected=0.0, chosen_answer=c.extracted_answer,
-                           rejected_answer=w.extracted_answer)
-                for c, w in combos[: self.config.max_pairs_per_problem]]
+                           rejected_answer=w.extracted_answer) for c, w in made]
 
-    def _rated(self, seed: Seed, group: list[RatedCompletion], rng: random.Random, report: StageReport,
+    def _rated(self, seed: SeedProblem, group: list[RatedCompletion], rng: random.Random, report: StageReport,
                rejects: list) -> list[PreferencePair]:
         if len(group) < 2:
             reject(report, rejects, seed.seed_id, "fewer_than_two_rated", f"{len(group)} rated completions", seed)
@@ -196,7 +216,7 @@ class PairPreferences:
                            score_chosen=best.score, score_rejected=rejected.score,
                            chosen_ratings=list(best.ratings), rejected_ratings=list(rejected.ratings))]
 
-    def _pairwise(self, seed: Seed, group: list[Comparison], rng: random.Random, report: StageReport,
+    def _pairwise(self, seed: SeedProblem, group: list[Comparison], rng: random.Random, report: StageReport,
                   rejects: list) -> list[PreferencePair]:
         if not group:
             reject(report, rejects, seed.seed_id, "no_consistent_comparison",
@@ -230,7 +250,7 @@ class ScreenChosen:
     def run(self, solutions: list[Solution]) -> tuple[StageResult[str], list, dict[str, str]]:
         """The ids that pass, the critic's usage, and solution id -> why it may not be chosen."""
         from schemas import LabelledSolution
-        from synth.recipe import CritiqueStage
+        from synth.config import CritiqueStage
         from synth.stages.critique import CritiqueSteps
 
         t0 = time.perf_counter()
@@ -255,3 +275,47 @@ class ScreenChosen:
         report.n_out = len(passed)
         report.wall_seconds = time.perf_counter() - t0
         return StageResult(sorted(passed), [], report), usages, refused
+
+
+def pair_step(ctx, t):
+    r, refused = ctx.recipe, None
+    if r.stages.pair.screen is not None:  # a critic screens the chosen candidates first (its own funnel row)
+        screened, usage, refused = with_cache(ctx, lambda cache: ScreenChosen(
+            r.stages.pair, r.stages.generate, r.models, r.random_seed, cache, ctx.progress).run(t.solutions))
+        t = replace(t, reports=t.reports + [screened.report], usage=t.usage + list(usage))
+    pairing = PairPreferences(r.stages.pair, r.stages.generate, r.random_seed)
+    result = pairing.run(t.seeds, t.solutions, t.rated, t.comparisons, screened_out=refused)
+    if pairing.screen_report is not None:  # the chosen-solution screen's row, in solutions (verified pairs)
+        t = replace(t, reports=t.reports + [pairing.screen_report])
+    return added(t, "pair", result, pairs=result.records)
+
+
+def _check(recipe) -> None:
+    st = recipe.stages
+    if st.pair.method == "verified" and st.generate is not None and st.generate.prompt == "respond":
+        raise ValueError("stages.pair.method verified checks final answers or runs tests, which the respond "
+                         "prompt's free-form responses do not have (use solve_math or solve_code); judge them "
+                         "instead (stages.judge, pair.method ratings or pairwise)")
+    if st.pair.screen is not None and st.pair.method != "verified":
+        raise ValueError("stages.pair.screen screens the chosen solutions of verified pairs; with method "
+                         f"{st.pair.method} the judge already decides which is chosen")
+    if st.pair.method != "verified" and (st.judge is None or st.judge.mode != st.pair.method):
+        raise ValueError(f"stages.pair.method {st.pair.method} needs stages.judge with mode {st.pair.method}")
+
+
+STAGE = Stage(
+    name="pair", order=80, step=pair_step, config=PairStage, needs=("generate",),
+    reads=("seeds", "solutions", "rated", "comparisons"), writes=(Collection("pairs", PreferencePair),),
+    models=lambda r: [("screen.model", r.stages.pair.screen.model)] if r.stages.pair.screen is not None else [],
+    prompts=lambda r: ["critique_steps", "critique_input"] if r.stages.pair.screen is not None else [],
+    templates=("critique_steps", "critique_input"),
+    releases=(Release("pairs", lambda ctx, t: t.pairs, derive=suites.pairs, filtered="pairs"),
+              Release("dpo", lambda ctx, t: [exports.to_dpo(p) for p in t.pairs], derive=suites.dpo,
+                      citations=("dpo",))),
+    citations={"pair": ("length-correlations",)},
+    method_citations={"verified": ("irpo",), "ratings": ("ultrafeedback", "zephyr"), "pairwise": ("mt-bench",)},
+    check=_check,
+    kinds=(Kind("preference", needs=(("generate",), ("pair",)),
+                publishes=("dpo", "pairs", "ultrafeedback", "ratings", "comparisons", "solutions"),
+                tags=("dpo", "preference"), description="needs generate and pair"),),
+)
