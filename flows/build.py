@@ -17,9 +17,8 @@ from flows import run_logs  # first: Prefect environment defaults
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
-from prefect.utilities.annotations import quote
 
-from synth import console, pipeline
+from synth import console, pipeline, stream
 from synth.gc import release_build_lock
 from synth.errors import GenerationError, RequestRefused
 from synth.pipeline import BuildContext, BuildSummary
@@ -66,23 +65,14 @@ def ensure_gpu_limit() -> None:
 
 
 def _announce(ctx: BuildContext, name: str, t: pipeline.Tables) -> None:
-    r = ctx.recipe
+    """The line a stage declares for the start of its run (synth/stages/: `announce`), if any."""
+    from synth import registry
+
+    decl = registry.BY_NAME.get(name)
+    if decl is None or decl.announce is None:
+        return
     cache = f" (response cache {ctx.cache_path})" if ctx.cache_path else " (no response cache)"
-    if name == "generate":
-        cfg = r.stages.generate
-        console.step(f"generating {cfg.n} solutions for each of {len(t.seeds)} problems with "
-                     f"{', '.join(cfg.models)}{cache}")
-    elif name == "inject_llm":
-        console.step(f"asking {r.stages.inject_llm.model} to inject typed errors{cache}")
-    elif name == "mc_label":
-        console.step(f"rolling out {r.stages.mc_label.rollouts} completions from each step of "
-                     f"{len(t.solutions)} solutions{cache}")
-    elif name == "critique":
-        console.step(f"critiquing {len(t.labelled)} labelled solutions with {r.stages.critique.model}{cache}")
-    elif name == "judge":
-        cfg = r.stages.judge
-        what = "rating each completion" if cfg.mode == "ratings" else "comparing completions in both orders"
-        console.step(f"{what} with {', '.join(cfg.models)}{cache}")
+    console.step(decl.announce(ctx, t) + cache)
 
 
 @task(name="stage", retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_transient, **_TASK)
@@ -100,17 +90,34 @@ def stage_task(ctx: BuildContext, name: str, tables: pipeline.Tables, release_gp
     return out
 
 
-@task(name="shard", retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_transient, **_TASK)
-def shard_task(ctx: BuildContext, seeds, seeded: pipeline.Tables) -> pipeline.Tables:
-    """One shard of the seeds through every stage but `seeds` and `filter` (a Ray worker runs it with
-    its own engine; on a GPU machine it asks Ray for a GPU)."""
-    return pipeline.run_shard(ctx, seeds, seeded)
+@task(name="chunk", retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_transient, **_TASK)
+def chunk_task(ctx: BuildContext, ref: stream.ChunkRef) -> stream.ChunkRef:
+    """One chunk of the seeds through every stage but `seeds` and `filter`, on a Ray worker (with its
+    own engine; on a GPU machine it asks Ray for a GPU). Given and returns a folder, never records:
+    the build folder must be on storage every node sees."""
+    return stream.stage_chunk(ctx, ref)
+
+
+@task(name="chunks", retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=retry_transient, **_TASK)
+def chunks_task(ctx: BuildContext, release_gpu: bool = False) -> stream.Streamed:
+    """Every chunk in this process (one in-process engine serves them all), or in a pool of processes
+    when no stage calls a model; a retry resumes from the chunks already finished."""
+    try:
+        return stream.run_chunks(ctx, announce=lambda name, t: _announce(ctx, name, t))
+    finally:
+        if release_gpu:  # the slot is released with the task: the GPU must be free by then
+            from synth import engine
+
+            engine.close_all()
 
 
 @task(name="write", **_TASK)
-def write_task(ctx: BuildContext, tables):
-    files = pipeline.write_step(ctx, tables)
-    console.step("wrote " + ", ".join(f"{f.table} ({f.rows} rows)" for f in files))
+def write_task(ctx: BuildContext, streamed: stream.Streamed):
+    files = stream.write_files(ctx, streamed)
+    console.step("wrote " + ", ".join(f"{t} ({sum(f.rows for f in files if f.table == t):,} rows in "
+                                      f"{sum(1 for f in files if f.table == t)} file"
+                                      f"{'s' if sum(1 for f in files if f.table == t) != 1 else ''})"
+                                      for t in dict.fromkeys(f.table for f in files)))
     return files
 
 
@@ -133,42 +140,40 @@ def stage_hub_task(ctx: BuildContext, registered):
     return pipeline.stage_hub_step(ctx, registered)
 
 
-def _run_shards(ctx: BuildContext, tables: pipeline.Tables, distributed: bool) -> pipeline.Tables:
-    """The seed shards as independent tasks: submitted to the flow's task runner (Ray) when
-    distributed, else one after another in this process (one in-process engine serves them all)."""
-    shards = pipeline.shard_seeds(tables.seeds, ctx.recipe.shards)
+def _run_shards(ctx: BuildContext, distributed: bool, on_gpu: set[str]) -> stream.Streamed:
+    """The chunks of the seeds: as tasks of the flow's task runner (Ray) when distributed, each a
+    reference to a chunk folder; else in one task in this process (see chunks_task)."""
     if not distributed:
-        parts = [shard_task.with_options(name=f"shard-{k}")(ctx, quote(s), quote(tables)) for k, s in enumerate(shards)]
-        return pipeline.merge_shards(tables, parts)
+        return chunks_task.with_options(tags=[GPU_TAG] if on_gpu else [])(ctx, bool(on_gpu))
     from prefect_ray.context import remote_options
 
-    wants_gpu = any(m.backend == "vllm" for m in ctx.recipe.models.values()) and (
-        has_gpu() or os.environ.get("SYNTH_RAY_GPUS") == "1")
-    with remote_options(num_gpus=1) if wants_gpu else nullcontext():
-        # Not quoted: the Ray runner passes parameters on as they are (here only seeds, so walking them is cheap).
-        futures = [shard_task.with_options(name=f"shard-{k}").submit(ctx, s, tables) for k, s in enumerate(shards)]
-    return pipeline.merge_shards(tables, [f.result() for f in futures])
+    vllm = [m for m in ctx.recipe.models.values() if m.backend == "vllm"]
+    wants_gpu = bool(vllm) and (has_gpu() or os.environ.get("SYNTH_RAY_GPUS") == "1")
+    gpus = max((m.tensor_parallel_size for m in vllm), default=1)  # one engine per task, on its own GPUs
+
+    def submit(ref: stream.ChunkRef):
+        with remote_options(num_gpus=gpus) if wants_gpu else nullcontext():
+            return chunk_task.with_options(name=f"chunk-{ref.index}").submit(ctx, ref)
+
+    import ray
+
+    slots = ray.cluster_resources().get("GPU", 0) // gpus if wants_gpu else ray.cluster_resources().get("CPU", 1)
+    return stream.run_chunks(ctx, submit=submit, in_flight=2 * max(1, int(slots)))  # every slot busy, one queued
 
 
 def _stages_to_version(ctx: BuildContext, distributed: bool) -> BuildSummary:
-    """Every stage, then write, validate, register and stage for the Hub."""
-    tables = pipeline.Tables()
+    """Every stage chunk by chunk, then the version's files, validate, register and stage for the Hub."""
     on_gpu = gpu_stages(ctx)
     if on_gpu:
         ensure_gpu_limit()
-    names = ctx.recipe.stage_names()
-    if ctx.recipe.shards > 1 or distributed:
-        tables = stage_task.with_options(name="seeds")(ctx, "seeds", quote(tables), False)
-        tables = _run_shards(ctx, tables, distributed)
-        names = ["filter"] if "filter" in names else []
-    for name in names:
-        gpu = name in on_gpu
-        # quote: Prefect would otherwise walk every record of every table looking for futures.
-        tables = stage_task.with_options(name=name, tags=[GPU_TAG] if gpu else [])(ctx, name, quote(tables), gpu)
-    files = write_task(ctx, quote(pipeline.output_tables(ctx, tables)))
+    streamed = _run_shards(ctx, distributed, on_gpu)
+    files = write_task(ctx, streamed)
     validations = validate_task(ctx, files)
-    reports, usage = tables.reports, tables.usage
+    reports, usage = streamed.reports, streamed.usage
+    for report in reports:
+        console.stage_done(report.as_dict())
     registered = register_task(ctx, files, reports, usage, validations)
+    stream.remove_chunks(ctx)
     pipeline.check_gate(validations, registered)
     hub_dir = stage_hub_task(ctx, registered)
     summary = pipeline.summarize(ctx, registered, reports, usage, validations, files, hub_dir)

@@ -94,6 +94,12 @@ def _dead_build(folder: Path) -> int | None:
     return _try_lock(folder / LOCK)
 
 
+def unheld_lock(folder: Path) -> int | None:
+    """The lock of a build folder no running build holds, taken (close it to release), or None: a
+    rerun takes over a killed build's finished chunks this way (synth/stream.py)."""
+    return _dead_build(folder)
+
+
 def _remove_unheld(lock_fd: int | None, leftover: "Leftover", dry_run: bool, found: list["Leftover"]) -> None:
     """Lists and removes a leftover while holding its lock; one a live process holds (None) stays."""
     if lock_fd is None:

@@ -1,0 +1,193 @@
+"""How a model-free build scales: the procedural recipe (seeds -> inject -> filter) at growing sizes.
+
+Each size is a real `synth build` in its own process and data directory (Prefect's ephemeral server,
+Great Expectations, the DuckDB catalog: what a user runs). Printed per size: wall time, seeds/s end
+to end, and peak memory (the sum of the resident memory of the build and every process it started,
+Prefect's server and the worker processes included, sampled every 0.1 s; and the build process's
+own peak); then the ratios between the largest and the smallest size. With `--kill`, the largest
+size is also built once more, killed with SIGKILL once half of its chunks are finished, and run
+again: its fingerprint must be the uninterrupted build's.
+
+    .venv/bin/python bench/scale.py                       # 20k, 200k, 2M seeds (about an hour on 2 cores)
+    .venv/bin/python bench/scale.py --sizes 20000,200000 --kill
+    .venv/bin/python bench/scale.py --small               # what tests/test_benches.py runs
+
+Goals on a 2-core machine: peak memory at 2M at most 1.5x the peak at 20k and under 2 GB; at least
+2,000 seeds/s at 2M; kill and rerun give the uninterrupted fingerprint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+SYNTH = Path(sys.executable).with_name("synth")
+
+RECIPE = """\
+name: scale-bench
+kind: error_injection
+description: The procedural recipe bench/scale.py builds at growing sizes.
+random_seed: 7
+seeds: {{type: procedural, count: {count}, random_seed: 1, min_steps: 1, max_steps: 3}}
+chunk_size: {chunk_size}
+stages:
+  inject:
+    sources: [gold]
+    error_types: [calculation, operator, question_value, earlier_step_value, unit_conversion, counting, missing_step]
+    max_per_source: 3
+    include_originals: true
+  filter: {{}}
+"""
+
+
+def _tree_rss(proc: psutil.Process) -> tuple[int, int]:
+    """(sum over the process and its descendants, the process alone), in bytes."""
+    try:
+        own = proc.memory_info().rss
+        kids = proc.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0, 0
+    total = own
+    for k in kids:
+        try:
+            total += k.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total, own
+
+
+def _env(folder: Path) -> dict[str, str]:
+    env = dict(os.environ, PREFECT_HOME=str(folder / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               GX_ANALYTICS_ENABLED="false")
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    env.pop("PREFECT_API_URL", None)
+    return env
+
+
+def _start(recipe: Path, data: Path, folder: Path, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([str(SYNTH), "build", str(recipe), "--data-dir", str(data), "--quiet"],
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, env=_env(folder), start_new_session=True)
+
+
+def _fingerprint(data: Path) -> str:
+    from catalog import Catalog
+
+    rows = Catalog(data / "catalog.duckdb").query("SELECT fingerprint FROM versions")
+    return rows[0]["fingerprint"] if rows else ""
+
+
+def _finished_seeds(data: Path, chunk_size: int) -> int:
+    return chunk_size * sum(1 for _ in data.glob("builds/*/chunks/*/done.json"))
+
+
+def build(count: int, chunk_size: int, folder: Path, name: str, time_limit: float | None = None) -> dict:
+    """One uninterrupted build, measured. Past `time_limit` seconds it is killed and measured on the
+    chunks it finished (`stopped`: the seeds/s of the chunk loop, without the end's write and validate)."""
+    recipe = folder / f"{name}.yaml"
+    recipe.write_text(RECIPE.format(count=count, chunk_size=chunk_size))
+    data, log = folder / f"data-{name}", folder / f"{name}.log"
+    t0 = time.perf_counter()
+    proc = _start(recipe, data, folder, log)
+    ps = psutil.Process(proc.pid)
+    peak_tree = peak_own = 0
+    stopped = None
+    while proc.poll() is None:
+        tree, own = _tree_rss(ps)
+        peak_tree, peak_own = max(peak_tree, tree), max(peak_own, own)
+        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+            stopped = _finished_seeds(data, chunk_size)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            break
+        time.sleep(0.1)
+    wall = time.perf_counter() - t0
+    if stopped is None and proc.returncode != 0:
+        raise SystemExit(f"the build of {count:,} seeds failed (exit {proc.returncode}); its log: {log}\n"
+                         + log.read_text()[-3000:])
+    done = count if stopped is None else stopped
+    return {"seeds": count, "wall_s": wall, "seeds_per_s": done / wall, "peak_tree_mb": peak_tree / 2**20,
+            "peak_build_mb": peak_own / 2**20, "fingerprint": _fingerprint(data) if stopped is None else "",
+            "stopped_after_seeds": stopped}
+
+
+def killed_and_rerun(count: int, chunk_size: int, folder: Path) -> dict:
+    """The build killed with SIGKILL once half its chunks are finished, then run again."""
+    recipe = folder / "killed.yaml"
+    recipe.write_text(RECIPE.format(count=count, chunk_size=chunk_size))
+    data, log = folder / "data-killed", folder / "killed.log"
+    chunks = -(-count // chunk_size)
+    proc = _start(recipe, data, folder, log)
+    done = 0
+    try:
+        while done < max(1, chunks // 2):
+            if proc.poll() is not None:
+                raise SystemExit(f"the build ended before it could be killed; its log: {log}")
+            done = sum(1 for _ in (data / "builds").glob("*/chunks/*/done.json")) if (data / "builds").exists() else 0
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    t0 = time.perf_counter()
+    rerun = _start(recipe, data, folder, folder / "rerun.log")
+    rerun.wait()
+    if rerun.returncode != 0:
+        raise SystemExit(f"the rerun failed; its log: {folder / 'rerun.log'}")
+    text = (folder / "rerun.log").read_text()
+    return {"killed_after_chunks": done, "of_chunks": chunks, "rerun_s": time.perf_counter() - t0,
+            "took_over": "resuming from" in text, "fingerprint": _fingerprint(data)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", default="20000,200000,2000000", help="seed counts, comma-separated")
+    p.add_argument("--chunk-size", type=int, default=10_000)
+    p.add_argument("--kill", action="store_true", help="also kill and rerun the largest size")
+    p.add_argument("--small", action="store_true", help="600 and 2,400 seeds in chunks of 300, with --kill")
+    p.add_argument("--keep", help="a folder to keep the builds in (default: a temporary one)")
+    p.add_argument("--time-limit", type=float, help="seconds after which a build is killed and measured on the "
+                                                    "chunks it finished")
+    a = p.parse_args(argv)
+    sizes = [int(s) for s in a.sizes.split(",")]
+    chunk, kill = a.chunk_size, a.kill
+    if a.small:
+        sizes, chunk, kill = [600, 2400], 300, True
+    folder = Path(a.keep or tempfile.mkdtemp(prefix="synth-scale-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"procedural recipe, chunks of {chunk:,} seeds, {len(os.sched_getaffinity(0))} cores; builds in {folder}")
+    print(f"{'seeds':>10} {'wall s':>8} {'seeds/s':>8} {'peak MB (all)':>14} {'peak MB (build)':>16}  fingerprint")
+    runs = []
+    for n in sizes:
+        r = build(n, chunk, folder, f"n{n}", a.time_limit)
+        runs.append(r)
+        note = "" if r["stopped_after_seeds"] is None else (
+            f"(stopped: {r['stopped_after_seeds']:,} seeds in finished chunks)")
+        print(f"{n:>10,} {r['wall_s']:>8.1f} {r['seeds_per_s']:>8,.0f} {r['peak_tree_mb']:>14,.0f} "
+              f"{r['peak_build_mb']:>16,.0f}  {r['fingerprint'][:16]}{note}", flush=True)
+    lo, hi = runs[0], runs[-1]
+    figures = {"runs": runs, "rss_ratio": hi["peak_tree_mb"] / lo["peak_tree_mb"],
+               "build_rss_ratio": hi["peak_build_mb"] / lo["peak_build_mb"],
+               "throughput_ratio": hi["seeds_per_s"] / lo["seeds_per_s"]}
+    print(f"ratios {hi['seeds']:,} / {lo['seeds']:,} seeds: peak memory (all) {figures['rss_ratio']:.2f}x, "
+          f"(build) {figures['build_rss_ratio']:.2f}x; seeds/s {figures['throughput_ratio']:.2f}x")
+    if kill and hi["stopped_after_seeds"] is None:
+        k = killed_and_rerun(hi["seeds"], chunk, folder)
+        figures["kill"] = k
+        same = k["fingerprint"] == hi["fingerprint"]
+        print(f"killed at {k['killed_after_chunks']} of {k['of_chunks']} chunks, rerun in {k['rerun_s']:.1f} s "
+              f"({'took over the finished chunks' if k['took_over'] else 'started over'}): fingerprint "
+              f"{k['fingerprint'][:16]} {'=' if same else '!='} uninterrupted {hi['fingerprint'][:16]}")
+        figures["kill_same_fingerprint"] = same
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""A version's GX suites, checked one batch of rows at a time plus once over the whole dataset.
+
+A suite (validation/suites/<table>.json) holds two kinds of expectations:
+
+- row-level ones (a value in a set, a derived column true, the columns present): GX runs them on
+  each row group of each file (in parallel processes; memory holds one row group per process) and
+  a row failing in any batch fails the expectation, its unexpected rows summed over the batches;
+- dataset-level ones (`DATASET_LEVEL`: row count, unique values, a column's mean such as the label
+  balance or the duplicate rate): computed over all the files at once, with DuckDB reading the
+  Parquet files (uniqueness and duplicates by its hash aggregates, which spill to disk rather than
+  grow without bound) or from per-batch sums, never from one batch alone, so no check is weaker
+  than when the table was validated as one frame.
+
+The result per table is the same `SuiteResult` as GX's whole-table run gives (evaluated, failed,
+failures with unexpected counts and examples), so the catalog, the card and the gate are unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+DATASET_LEVEL = frozenset({"expect_table_row_count_to_be_between", "expect_column_values_to_be_unique",
+                           "expect_column_mean_to_be_between"})
+# Derived columns that compare a row with the rows before it (synth/suites.py's `duplicate`): over
+# many files they are counted by DuckDB on the columns they compare, never per batch.
+CROSS_ROW = {("processbench", "duplicate"): ("problem", "steps"),
+             ("dpo", "duplicate"): ("prompt", "chosen", "rejected")}
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One row group of one file, by reference (what a worker process is given)."""
+
+    table: str
+    path: str
+    row_group: Optional[int]  # None: the file has no row group (no rows)
+    docs_dir: Optional[str] = None  # GX Data Docs are written for the first batch of each table
+
+
+def _mean_columns(suite: dict[str, Any]) -> list[str]:
+    return [e["kwargs"]["column"] for e in suite["expectations"] if e["type"] == "expect_column_mean_to_be_between"]
+
+
+def check_batch(batch: Batch) -> dict[str, Any]:
+    """The row-level expectations on one batch, and the sums the dataset-level means need."""
+    import pyarrow.parquet as pq
+
+    from synth import registry
+    from validation import validate_table
+    from validation.gx_suite import load_suite
+
+    f = pq.ParquetFile(batch.path, page_checksum_verification=True)
+    data = f.read_row_group(batch.row_group) if batch.row_group is not None else f.read()
+    df = data.to_pandas()
+    derive = registry.derive(batch.table)
+    if derive is not None:
+        df = derive(df)
+    sums = {}
+    for col in _mean_columns(load_suite(batch.table)):
+        if (batch.table, col) not in CROSS_ROW and col in df.columns:
+            values = df[col].astype(float)
+            sums[col] = (float(values.sum()), int(values.count()))
+    r = validate_table(batch.table, df, docs_dir=Path(batch.docs_dir) if batch.docs_dir else None,
+                       leave_out=DATASET_LEVEL)
+    return {"table": batch.table, "failures": r.failures, "sums": sums, "rows": len(df)}
+
+
+def batches(table: str, paths: list[str], docs_dir: Optional[Path]) -> list[Batch]:
+    import pyarrow.parquet as pq
+
+    out: list[Batch] = []
+    for p in paths:
+        n = pq.ParquetFile(p).num_row_groups
+        for g in range(n) if n else [None]:
+            out.append(Batch(table, p, g, str(docs_dir) if docs_dir and not out else None))
+    return out
+
+
+def _between(value: Optional[float], kwargs: dict[str, Any]) -> bool:
+    if value is None:
+        return False
+    lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
+    return (lo is None or value >= lo) and (hi is None or value <= hi)
+
+
+def dataset_checks(table: str, paths: list[str], suite: dict[str, Any], sums: dict[str, tuple[float, int]],
+                   temp_dir: Path) -> list[tuple[dict[str, Any], Optional[dict[str, Any]]]]:
+    """Each dataset-level expectation of the suite with its failure (None: it holds), over all files."""
+    import duckdb
+
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute(f"SET temp_directory = '{temp_dir.as_posix()}'")
+    con.execute("SET memory_limit = '256MB'")  # it spills to temp_dir beyond this: memory stays flat
+    con.execute("SET preserve_insertion_order = false")
+    src = "read_parquet([" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "])"
+    n = con.execute(f"SELECT count(*) FROM {src}").fetchone()[0]
+    out = []
+    for e in suite["expectations"]:
+        if e["type"] not in DATASET_LEVEL:
+            continue
+        kw = {k: v for k, v in e["kwargs"].items() if k != "batch_id"}
+        failure = {"type": e["type"], "kwargs": kw, "observed": None, "unexpected_count": None, "examples": [],
+                   "error": None}
+        ok = True
+        if e["type"] == "expect_table_row_count_to_be_between":
+            ok = _between(n, kw)
+            failure["observed"] = n
+        elif e["type"] == "expect_column_values_to_be_unique":
+            col = '"' + kw["column"].replace('"', '""') + '"'
+            dup, examples = con.execute(
+                f"SELECT coalesce(sum(c), 0), list(v ORDER BY c DESC)[1:3] FROM (SELECT {col} AS v, count(*) AS c "
+                f"FROM {src} WHERE {col} IS NOT NULL GROUP BY {col} HAVING count(*) > 1)").fetchone()
+            ok = dup == 0
+            failure.update(unexpected_count=int(dup), examples=[str(x)[:80] for x in (examples or [])])
+        else:
+            col = kw["column"]
+            keys = CROSS_ROW.get((table, col))
+            if keys is not None:
+                cols = ", ".join('"' + k + '"' for k in keys)
+                distinct = con.execute(f"SELECT count(DISTINCT ({cols})) FROM {src}").fetchone()[0]
+                mean = (n - distinct) / n if n else None
+            else:
+                if col not in sums:
+                    raise ValueError(f"validation/suites/{table}.json: the mean of {col!r} is neither a column "
+                                     f"of the batches nor a cross-row column synth/shard_checks.py knows")
+                total, count = sums[col]
+                mean = total / count if count else None
+            ok = _between(mean, kw)
+            failure["observed"] = mean
+        out.append((e, None if ok else failure))
+    con.close()
+    return out
+
+
+def validate_files(files: list, min_rows: dict[str, int], docs: Path, workers: int = 1) -> list[dict[str, Any]]:
+    """The GX suite of every published table over all its files (every split together)."""
+    by_table: dict[str, list[str]] = {}
+    for f in files:
+        if f.published:
+            by_table.setdefault(f.table, []).append(f.path)
+    jobs = [b for table, paths in by_table.items() for b in batches(table, paths, docs)]
+    results = _run(jobs, workers)
+    out = []
+    for table, paths in by_table.items():
+        out.append(combine(table, paths, [r for r in results if r["table"] == table], min_rows.get(table), docs))
+    return out
+
+
+def combine(table: str, paths: list[str], results: list[dict[str, Any]], min_rows: Optional[int],
+            docs: Path) -> dict[str, Any]:
+    """One table's result, as the catalog stores it: the batches' row-level failures merged (their
+    unexpected rows summed, the first examples kept), then the dataset-level checks, in suite order."""
+    from validation import SuiteResult
+    from validation.gx_suite import load_suite
+
+    suite = load_suite(table, min_rows)
+    sums: dict[str, tuple[float, int]] = {}
+    merged: dict[str, dict[str, Any]] = {}
+    for r in results:
+        for col, (total, count) in r["sums"].items():
+            t, c = sums.get(col, (0.0, 0))
+            sums[col] = (t + total, c + count)
+        for f in r["failures"]:
+            key = json.dumps([f["type"], f["kwargs"]], sort_keys=True, default=str)
+            if key not in merged:
+                merged[key] = dict(f, examples=list(f.get("examples") or []))
+                continue
+            m = merged[key]
+            if f.get("unexpected_count") is not None:
+                m["unexpected_count"] = (m.get("unexpected_count") or 0) + f["unexpected_count"]
+            m["examples"] = (m["examples"] + list(f.get("examples") or []))[:3]
+    for _expectation, failure in dataset_checks(table, paths, suite, sums, docs.parent / "duckdb-tmp"):
+        if failure is not None:
+            merged[json.dumps([failure["type"], failure["kwargs"]], sort_keys=True, default=str)] = failure
+    order = {json.dumps([e["type"], {k: v for k, v in e["kwargs"].items() if k != "batch_id"}], sort_keys=True,
+                        default=str): i for i, e in enumerate(suite["expectations"])}
+    failures = sorted(merged.values(), key=lambda f: order.get(
+        json.dumps([f["type"], f["kwargs"]], sort_keys=True, default=str), len(order)))
+    r = SuiteResult(table=table, suite=suite["name"], success=not failures, evaluated=len(suite["expectations"]),
+                    failed=len(failures), failures=failures)
+    d = r.as_dict()
+    d["summary"] = r.summary
+    d["docs_path"] = str(docs / "index.html")
+    return d
+
+
+def _run(jobs: list[Batch], workers: int) -> list[dict[str, Any]]:
+    if workers <= 1 or len(jobs) <= 1:
+        return [check_batch(b) for b in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from synth.shard_files import die_with_parent
+
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
+                             mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent) as pool:
+        return list(pool.map(check_batch, jobs))

@@ -1,0 +1,181 @@
+"""The streamed build (synth/stream.py): dedup across chunks decides what one pass over all records
+decides, also when its state is rebuilt from disk; a version's files do not depend on the chunk size
+or the number of processes; the dataset-level gates see every file at once (synth/shard_checks.py)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from schemas import LabelledSolution
+from synth import exports
+from synth.filters.streaming import KeyRuns, StreamExactDedup, StreamNearDedup
+from synth.recipe import FilterStage, NearDedupSpec
+from synth.stages.filter import build_blocks, run_chain
+
+WORDS = ("apples pears plums marbles stickers pencils cookies stamps shells books cards beads tom mia liam ava noah "
+         "zoe omar lena ravi iris nora sam buys finds gives loses uses shares equally among friends").split()
+
+
+def _solution(i: int, problem: str, steps: list[str], label: int = -1) -> LabelledSolution:
+    return LabelledSolution(f"l{i:05d}", f"s{i:05d}", problem, steps, label, label == -1,
+                            [k < label or label == -1 for k in range(len(steps))], "original", "gold", "1")
+
+
+def _records(n: int, rng: random.Random) -> list[LabelledSolution]:
+    """Distinct texts, with exact copies and near copies (one word changed) of earlier ones planted."""
+    out: list[LabelledSolution] = []
+    for i in range(n):
+        roll = rng.random()
+        if out and roll < 0.15:  # an exact copy of an earlier record
+            src = rng.choice(out)
+            out.append(_solution(i, src.problem, list(src.steps)))
+        elif out and roll < 0.3:  # a near copy: one word of a long text changed
+            src = rng.choice(out)
+            words = src.problem.split()
+            words[rng.randrange(len(words))] = rng.choice(WORDS)
+            out.append(_solution(i, " ".join(words), list(src.steps)))
+        else:
+            out.append(_solution(i, " ".join(rng.choice(WORDS) for _ in range(40)),
+                                 [f"Step {k}: {rng.randint(1, 99)} + {rng.randint(1, 99)}" for k in range(3)]))
+    return out
+
+
+def _decisions(kept, rejects) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """Kept ids in order; drops with reason and detail (a chunk lists its own drops block by block)."""
+    return [r.label_id for r in kept], sorted((r.record_id, r.reason, r.detail) for r in rejects)
+
+
+def _streamed(records, cfg, folder: Path, size: int, restart_at: int | None = None):
+    """The chain chunk by chunk with stream blocks; with `restart_at`, new blocks take over there,
+    their state rebuilt from the chunks' files (a resumed build)."""
+    kept, rejects = [], []
+    folder.mkdir(exist_ok=True)
+
+    def blocks():
+        out = []
+        for b in build_blocks(cfg):
+            if b.name == "exact_dedup":
+                b = StreamExactDedup(b, lambda k: folder / f"dedup-{k}.parquet")
+            elif b.name == "near_dedup":
+                b = StreamNearDedup(b, lambda k: folder / f"near-{k}.npz")
+            out.append(b)
+        return out
+
+    chain = blocks()
+    for k, start in enumerate(range(0, len(records), size)):
+        if k == restart_at:
+            chain = blocks()
+            for done in range(k):
+                for b in chain:
+                    if hasattr(b, "restore"):
+                        b.restore(done)
+        for b in chain:
+            if hasattr(b, "begin"):
+                b.begin(k)
+        got, dropped, _, _ = run_chain("labelled", records[start:start + size], chain)
+        for b in chain:
+            if hasattr(b, "save"):
+                b.save(k)
+        kept += got
+        rejects += dropped
+    return _decisions(kept, rejects)
+
+
+def test_dedup_across_chunks_decides_what_one_pass_decides(tmp_path):
+    rng = random.Random(5)
+    records = _records(900, rng)
+    cfg = FilterStage(near_dedup=NearDedupSpec(threshold=0.8))
+    kept, rejects, _, _ = run_chain("labelled", records, build_blocks(cfg))
+    whole = _decisions(kept, rejects)
+    reasons = {r for _, r, _ in whole[1]}
+    assert {"exact_duplicate", "near_duplicate"} <= reasons  # the planted copies are there to be found
+    assert _streamed(records, cfg, tmp_path / "a", 64) == whole
+    assert _streamed(records, cfg, tmp_path / "b", 250) == whole
+    assert _streamed(records, cfg, tmp_path / "c", 64, restart_at=7) == whole  # state rebuilt from disk
+
+
+def test_key_runs_find_every_key_in_the_chunk_that_had_it_first():
+    rng = np.random.default_rng(3)
+    runs, truth = KeyRuns(), {}
+    for chunk in range(40):
+        keys = np.unique(rng.integers(0, 2**63, size=int(rng.integers(0, 300)), dtype=np.uint64))
+        keys = np.array([k for k in keys.tolist() if k not in truth], dtype="<u8")
+        found = runs.find(keys)
+        assert (found == -1).all()
+        runs.add(keys, chunk)
+        truth.update({k: chunk for k in keys.tolist()})
+    probe = np.array(list(truth) + [1, 2, 3], dtype="<u8")
+    assert runs.find(probe).tolist() == [truth[k] for k in truth] + [-1, -1, -1]
+    assert len(runs.runs) <= 12  # merged as they grow: lookups touch few runs
+
+
+def test_dataset_gates_see_every_file(tmp_path):
+    """Each file alone would pass its unique-id check, and one would fail the label balance alone: over
+    all files the ids repeat (fails) and the balance holds (passes). The gates are computed over the
+    dataset, not per file."""
+    from synth.shard_checks import validate_files
+    from synth.stream import write_split
+
+    steps = ["Step 1: 2 + 3 = 5.", "The answer is 5."]
+    correct = [exports.to_processbench(_solution(i, f"problem {i} words", steps)) for i in range(40)]
+    wrong = [exports.to_processbench(_solution(i, f"problem {i} other words", steps, label=1)) for i in range(40)]
+    files = []
+    for name, rows in (("a", correct), ("b", wrong)):
+        files += write_split("processbench", name, [lambda rows=rows: _table(rows)], len(rows), tmp_path / "data",
+                             1000, True)
+    alone = validate_files(files[:1], {}, tmp_path / "docs")[0]
+    assert not alone["success"]
+    assert [f["kwargs"].get("column") for f in alone["failures"]] == ["no_error"]  # all correct: no balance
+    both = validate_files(files, {}, tmp_path / "docs")[0]
+    failed = {(f["type"], f["kwargs"].get("column")) for f in both["failures"]}
+    assert failed == {("expect_column_values_to_be_unique", "id")}
+    unique = both["failures"][0]
+    assert unique["unexpected_count"] == 80 and unique["examples"]
+    assert both["evaluated"] == alone["evaluated"] and both["failed"] == 1
+
+
+def _table(rows):
+    from schemas import TABLES, records_to_table
+
+    return records_to_table(rows, TABLES["processbench"])
+
+
+RECIPE = """\
+name: stream-layout
+kind: error_injection
+random_seed: 9
+seeds: {{type: procedural, count: 600, random_seed: 6, min_steps: 1, max_steps: 3}}
+chunk_size: {chunk_size}
+workers: {workers}
+rows_per_file: {rows_per_file}
+stages:
+  inject: {{sources: [gold], max_per_source: 2, include_originals: true}}
+  filter: {{}}
+"""
+
+
+def test_files_do_not_depend_on_chunks_or_processes(prefect_harness, tmp_path):
+    """One chunk in this process, 13 chunks on 2 processes: the same files (one version). Smaller
+    files: the same rows, in `<split>-NNNNN-of-MMMMM.parquet` files of at most `rows_per_file` rows."""
+    from flows.build import build_dataset
+
+    def build(name, **kw):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(RECIPE.format(**kw))
+        return build_dataset(str(path), str(tmp_path / "data"), progress=False)
+
+    whole = build("whole", chunk_size=10_000, workers=1, rows_per_file=1_000_000)
+    chunked = build("chunked", chunk_size=47, workers=2, rows_per_file=1_000_000)
+    assert chunked.fingerprint == whole.fingerprint and not chunked.new_version
+    assert chunked.rows == whole.rows
+    small = build("small-files", chunk_size=47, workers=1, rows_per_file=150)
+    pb = sorted(Path(small.build_dir, "data", "processbench").glob("*.parquet"))
+    n = -(-whole.rows["processbench"] // 150)
+    assert [p.name for p in pb] == [f"train-{k:05d}-of-{n:05d}.parquet" for k in range(n)]
+    assert all(pq.ParquetFile(p).metadata.num_rows <= 150 for p in pb)
+    one = Path(whole.build_dir, "data", "processbench", "train-00000-of-00001.parquet")
+    assert sum((pq.read_table(p).to_pylist() for p in pb), []) == pq.read_table(one).to_pylist()
