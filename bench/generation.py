@@ -42,16 +42,16 @@ def main(argv: list[str] | None = None, close: bool = True) -> dict[str, float]:
 
     spec = VLLMModel(model=args.model, max_model_len=args.max_model_len,
                      sampling=Sampling(temperature=0.8, top_p=0.95, max_tokens=args.max_tokens))
-    seeds = load_seeds(ProceduralSeeds(type="procedural", count=args.prompts, seed=99, min_steps=1, max_steps=3))
+    seeds = load_seeds(ProceduralSeeds(type="procedural", count=args.prompts, random_seed=99, min_steps=1, max_steps=3))
     requests = [ChatRequest(messages=prompt_messages("solve_math", s.problem), sampling=spec.sampling, n=args.n,
-                            seed=request_seed(0, "bench", s.seed_id)) for s in seeds]
+                            sampling_seed=request_seed(0, "bench", s.seed_id)) for s in seeds]
     t0 = time.perf_counter()
     backend = engine.get_backend(spec)
     print(f"engine start: {time.perf_counter() - t0:.1f} s ({backend.identity})", flush=True)
     llm = backend.llm
     conversations = [[{"role": m.role, "content": m.content} for m in r.messages] for r in requests]
     params = [SamplingParams(n=r.n, temperature=r.sampling.temperature, top_p=r.sampling.top_p,
-                             max_tokens=r.sampling.max_tokens, seed=r.seed) for r in requests]
+                             max_tokens=r.sampling.max_tokens, seed=r.sampling_seed) for r in requests]
     llm.chat(conversations[:8], sampling_params=params[:8], use_tqdm=False)  # warm-up, not timed
 
     def raw() -> tuple[int, float]:

@@ -30,6 +30,7 @@ from schemas.records import (
     ProcessBenchRecord,
     Reject,
     Seed,
+    SeedProblem,
     Solution,
     StepVerdict,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "ProcessBenchRecord",
     "Reject",
     "Seed",
+    "SeedProblem",
     "Solution",
     "StepVerdict",
     "TABLES",

@@ -17,7 +17,7 @@ class ChatMessage:
 
 
 @dataclass(frozen=True)
-class Seed:
+class SeedProblem:
     """A problem with its gold solution: the ground truth every label is checked against."""
 
     seed_id: str
@@ -264,6 +264,31 @@ class Critique:
     critique: str  # the verdicts rendered as text, the training target
 
 
+@dataclass(frozen=True)
+class Refinement:
+    """A solution revised by a refiner model given a critique (or, for the baseline, no critique), the
+    revision checked as any solution is (answer against gold, or the tests in the sandbox): a critique
+    is worth what its revision does (RealCritic, Tang et al. 2025; CTRL, Xie et al. 2025)."""
+
+    refinement_id: str
+    seed_id: str
+    target_id: str  # the solution revised
+    problem: str
+    solution: str  # as the refiner saw it (numbered steps, or the program)
+    solution_correct: bool
+    critique_id: Optional[str]  # None: the no-critique baseline
+    critique: str  # empty for the baseline
+    critic_model: str  # empty for the baseline
+    refiner_model: str
+    revision: str
+    finish_reason: str  # the revision's: a revision cut off at max_tokens has only the answers it stated
+    revision_answer: Optional[str]  # the final answer read, or the program extracted
+    revision_status: str  # correct | incorrect | no_answer | ambiguous
+    revision_correct: bool
+    outcome: str  # fixed | broke | kept_correct | still_incorrect
+    utility: int  # +1 fixed, -1 broke, 0 otherwise: the critique's measured effect on this solution
+
+
 # ---- export formats (what trainers load) ----------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -399,3 +424,6 @@ class CodeCritique:
     sample_index: int
     critique: str
     verdict: bool
+
+
+Seed = SeedProblem  # the old name, kept importable for code written before the rename

@@ -15,6 +15,7 @@ from schemas.records import (
     Comparison,
     DPORecord,
     RatedCompletion,
+    Refinement,
     UltraFeedbackRecord,
     Critique,
     CritiqueSFTRecord,
@@ -25,7 +26,7 @@ from schemas.records import (
     PRMStepwiseRecord,
     ProcessBenchRecord,
     Reject,
-    Seed,
+    SeedProblem,
     Solution,
 )
 
@@ -146,6 +147,16 @@ CODE_CRITIQUE_SCHEMA = _schema(
     ("sample_index", pa.int32(), False), ("critique", pa.string(), False), ("verdict", pa.bool_(), False),
 )
 
+REFINEMENT_SCHEMA = _schema(
+    ("refinement_id", pa.string(), False), ("seed_id", pa.string(), False), ("target_id", pa.string(), False),
+    ("problem", pa.string(), False), ("solution", pa.string(), False), ("solution_correct", pa.bool_(), False),
+    ("critique_id", pa.string(), True), ("critique", pa.string(), False), ("critic_model", pa.string(), False),
+    ("refiner_model", pa.string(), False), ("revision", pa.string(), False), ("finish_reason", pa.string(), False),
+    ("revision_answer", pa.string(), True),
+    ("revision_status", pa.string(), False), ("revision_correct", pa.bool_(), False), ("outcome", pa.string(), False),
+    ("utility", pa.int32(), False),
+)
+
 # ---- preference ----------------------------------------------------------------------------------
 
 ASPECTS = ("instruction_following", "honesty", "truthfulness", "helpfulness")  # UltraFeedback's four
@@ -201,7 +212,7 @@ class TableSpec:
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
-        TableSpec("seeds", Seed, SEED_SCHEMA, "Problems with gold step-by-step solutions and answers."),
+        TableSpec("seeds", SeedProblem, SEED_SCHEMA, "Problems with gold step-by-step solutions and answers."),
         TableSpec("solutions", Solution, SOLUTION_SCHEMA, "Sampled solutions with answer-check labels."),
         TableSpec("pairs", PreferencePair, PAIR_SCHEMA,
                   "Preference pairs with what decided them: verified answers, UltraFeedback ratings or pairwise verdicts."),
@@ -230,6 +241,15 @@ TABLES: dict[str, TableSpec] = {
                   'Math-Shepherd format: a "ки" tag after each step in input, "+" or "-" in its place in label.'),
         TableSpec("prm_stepwise", PRMStepwiseRecord, PRM_STEPWISE_SCHEMA,
                   "TRL stepwise supervision (PRMTrainer): prompt, completions (steps), one boolean label per step."),
+        TableSpec("refinements", Refinement, REFINEMENT_SCHEMA,
+                  "Solutions revised given a critique (and without one, the baseline), each revision checked: "
+                  "fixed, broke, kept correct or still incorrect."),
+        TableSpec("refine_sft", CritiqueSFTRecord, CRITIQUE_SFT_SCHEMA,
+                  "Self-correction SFT: instruction, input (problem and solution), output (critique, then the "
+                  "revision it led to, when that revision is correct)."),
+        TableSpec("critique_pairs", DPORecord, DPO_SCHEMA,
+                  "Preference pairs between critiques of the same solution: chosen led to a correct revision, "
+                  "rejected did not."),
         TableSpec("critique_sft", CritiqueSFTRecord, CRITIQUE_SFT_SCHEMA,
                   "Critique fine-tuning format (CFT): instruction, input (problem and solution), output (critique)."),
     )

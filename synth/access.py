@@ -20,7 +20,7 @@ def check_data_dir(data_dir: str | Path | None = None, use_cache: bool = True) -
     """What a build will write to, opened before any stage runs: a damaged catalog or response cache
     fails here with the file and what to do, not after generation."""
     from synth.cache import ResponseCache
-    from synth.pipeline import default_cache_path
+    from synth.cache import default_cache_path
 
     root = Path(data_dir).resolve() if data_dir else default_data_dir()
     if (root / "catalog.duckdb").exists():
@@ -47,10 +47,10 @@ def open_catalog(data_dir: str | Path | None = None) -> Catalog:
 
 def default_table(info: dict[str, Any]) -> str:
     """The version's default config: the first published table in its kind's order."""
-    from synth.pipeline import PUBLISH_ORDER
+    from synth.registry import publish_order
 
     published = {f["table_name"] for f in info["files"] if f["published"]}
-    order = PUBLISH_ORDER[info["dataset_row"]["kind"]]
+    order = publish_order(info["dataset_row"]["kind"])
     return next(t for t in order if t in published)
 
 

@@ -40,7 +40,7 @@ def request_key(backend: str, identity: str, request: ChatRequest) -> str:
         "messages": [[m.role, m.content] for m in request.messages],
         "sampling": request.sampling.model_dump(mode="json"),
         "n": request.n,
-        "seed": request.seed,
+        "seed": request.sampling_seed,  # named "seed" before the rename: old keys stay valid
         "json_schema": request.json_schema,
     }
     if request.continue_final:  # only when set, so keys of earlier responses stay valid
@@ -71,6 +71,12 @@ def _decode(text: str) -> Completion:
             raise ValueError(f"sample {i} is not {{text: str, finish_reason: str, completion_tokens: int}}")
         samples.append(Sample(**s))
     return Completion(samples=samples, prompt_tokens=d["prompt_tokens"], cached=True)
+
+
+
+def default_cache_path(data_dir: Path) -> Path:
+    """Where a data directory keeps its response cache."""
+    return data_dir / "cache" / "responses.sqlite"
 
 
 class ResponseCache:

@@ -11,7 +11,7 @@ import yaml
 
 from schemas import TABLES
 from synth.inject.code_ops import CODE_ERROR_TYPES
-from synth.citations import METHOD_CITATIONS, PAPERS, STAGE_CITATIONS, TABLE_CITATIONS
+from synth import registry
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -21,12 +21,6 @@ def size_category(rows: int) -> str:
               (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")]
     return next((label for limit, label in bounds if rows < limit), "n>1T" if rows >= 10**12 else "100M<n<1B")
 
-
-KIND_TAGS = {
-    "preference": ["dpo", "preference"],
-    "error_injection": ["process-supervision", "error-detection", "prm"],
-    "critique": ["critique", "process-supervision"],
-}
 
 # Outcomes of a breakdown that are not drops: the rest are reasons a record was dropped.
 _NOT_DROPS = ("tried", "kept", "not_applicable", "no_plausible_candidate", "claim_matched_label")
@@ -152,7 +146,7 @@ def card_metadata(info: dict[str, Any], tables: tuple[str, ...]) -> dict[str, An
         "license": (recipe.get("publish") or {}).get("license", "apache-2.0"),
         "language": ["en"],
         "task_categories": ["text-generation"],
-        "tags": list(dict.fromkeys(["synthetic", "synth", kind, *domain_tags(recipe), *KIND_TAGS[kind]])),
+        "tags": list(dict.fromkeys(["synthetic", "synth", kind, *domain_tags(recipe), *registry.kind_tags(kind)])),
         "size_categories": [size_category(rows)],
         "pretty_name": (recipe.get("publish") or {}).get("pretty_name") or info["dataset"],
     }
@@ -193,9 +187,12 @@ def bibtex(info: dict[str, Any], meta: dict[str, Any], repo_id: str | None) -> s
 
 
 def cited_papers(info: dict[str, Any], recipe: dict[str, Any]) -> list[str]:
-    keys = [k for f in info["funnel"] for k in STAGE_CITATIONS.get(f["stage"], [])]
-    keys += [k for stage, method in stage_methods(recipe).items() for k in METHOD_CITATIONS[stage].get(method, [])]
-    keys += [k for f in info["files"] if f["published"] for k in TABLE_CITATIONS.get(f["table_name"], [])]
+    """The papers the stages that ran, their methods and the published tables follow (as the stages
+    declare them, synth/stages/), then the recipe's own, then the model's."""
+    rows, methods, tables = registry.row_citations(), registry.method_citations(), registry.table_citations()
+    keys = [k for f in info["funnel"] for k in rows.get(f["stage"], ())]
+    keys += [k for stage, method in stage_methods(recipe).items() for k in methods.get(stage, {}).get(method, ())]
+    keys += [k for f in info["files"] if f["published"] for k in tables.get(f["table_name"], ())]
     keys += list((recipe.get("publish") or {}).get("citations", []))
     if any("smollm2" in l["source"] for l in info["lineage"] if l["source_kind"] == "model"):
         keys.append("smollm2")
@@ -232,6 +229,8 @@ def render_card(info: dict[str, Any], tables: tuple[str, ...], changes: dict[str
         critique=breakdown_rows(stages["critique"]) if "critique" in stages else None,
         code_bugs=breakdown_rows(stages["code_inject"]) if "code_inject" in stages else None,
         code_critique=breakdown_rows(stages["code_critique"]) if "code_critique" in stages else None,
+        # sections the stages that ran declare (synth/stages/: `card`), in run order
+        stage_sections=[decl.card(stages[decl.name]) for decl in registry.STAGES if decl.card and decl.name in stages],
         code_categories=CODE_ERROR_TYPES,
         process_isolation=[s for s in ("verify", "code_inject")  # code run without namespaces (synth/sandbox.py)
                            if (((recipe.get("stages") or {}).get(s) or {}).get("isolation")) == "process"],
@@ -240,10 +239,11 @@ def render_card(info: dict[str, Any], tables: tuple[str, ...], changes: dict[str
         judges=judge_rows(stages["judge"]) if "judge" in stages else None,
         length=length_bias(info),
         chosen_screen=(stages["chosen_screen"].get("breakdown") or {}).get("flaws") if "chosen_screen" in stages else None,
+        rejected_kinds=(stages["pair"].get("breakdown") or {}).get("rejected") if "pair" in stages else None,
         contamination=contamination_report(info, recipe),
         changes=changes,
         reveal_error=bool(((recipe.get("stages") or {}).get("critique") or {}).get("reveal_error")),
-        citations=[PAPERS[k] for k in cited],
+        citations=[registry.PAPERS[k] for k in cited],
         lineage_models=[dict(l, detail=json.loads(l["detail"])) for l in info["lineage"] if l["source_kind"] == "model"],
         lineage_other=[l for l in info["lineage"] if l["source_kind"] != "model"],
         total_prompt=sum(u["prompt_tokens"] for u in info["usage"]),

@@ -1,4 +1,5 @@
-"""The papers each stage and each export follows; the dataset card cites every one in use."""
+"""The references of the papers the stages follow, by key. Which stage, method and table cites which
+key is declared with the stage (synth/stages/); a stage may add keys of its own (`papers=`)."""
 
 PAPERS = {
     "gsm8k": 'Cobbe et al., "Training Verifiers to Solve Math Word Problems", 2021. arXiv:2110.14168',
@@ -22,37 +23,4 @@ PAPERS = {
     "mt-bench": 'Zheng et al., "Judging LLM-as-a-Judge with MT-Bench and Chatbot Arena", 2023. arXiv:2306.05685',
     "dpo": 'Rafailov et al., "Direct Preference Optimization: Your Language Model is Secretly a Reward Model", 2023. arXiv:2305.18290',
     "length-correlations": 'Singhal et al., "A Long Way to Go: Investigating Length Correlations in RLHF", 2023. arXiv:2310.03716',
-}
-
-STAGE_CITATIONS = {
-    "generate": ["vllm"],
-    "inject": ["lemma", "processbench"],
-    "inject_llm": ["lemma"],
-    "mc_label": ["math-shepherd"],
-    "critique": ["automathcritique"],
-    "pair": ["length-correlations"],
-    "near_dedup": ["minhash"],
-    "code_inject": ["code-bugs", "humaneval"],
-    "code_critique": ["critique-coder"],
-    "decontaminate": ["gpt3-decontamination"],
-}
-
-# Stages whose method is a recipe setting: stage -> setting value -> papers.
-METHOD_CITATIONS = {
-    "seeds": {"gsm8k": ["gsm8k"], "humaneval": ["humaneval"]},
-    "generate": {"solve_math": ["math-shepherd"]},
-    "verify": {"solve_math": ["gsm8k", "math-verify"], "solve_code": ["humaneval"]},
-    "judge": {"ratings": ["ultrafeedback"], "pairwise": ["mt-bench"]},
-    "pair": {"verified": ["irpo"], "ratings": ["ultrafeedback", "zephyr"], "pairwise": ["mt-bench"]},
-}
-
-TABLE_CITATIONS = {
-    "processbench": ["processbench"],
-    "math_shepherd": ["math-shepherd"],
-    "critique_sft": ["cft"],
-    "dpo": ["dpo"],
-    "humaneval": 'Chen et al., "Evaluating Large Language Models Trained on Code" (HumanEval), 2021. arXiv:2107.03374',
-    "minhash": 'Broder, "On the Resemblance and Containment of Documents", 1997. doi:10.1109/SEQUEN.1997.666900',
-    "gpt3-decontamination": 'Brown et al., "Language Models are Few-Shot Learners" (13-gram overlap decontamination), 2020. arXiv:2005.14165',
-    "ultrafeedback": ["ultrafeedback"],
 }

@@ -54,7 +54,7 @@ def build(recipe: Path = typer.Argument(..., help="recipe YAML file"), data_dir:
           quiet: bool = typer.Option(False, "--quiet", help="no generation progress bar"),
           no_cache: bool = typer.Option(False, "--no-cache",
                                         help="send every request to its backend (no response cache, no resume)"),
-          runner: str = typer.Option("local", "--runner", help="local, or ray: the recipe's seed shards run as "
+          runner: str = typer.Option("local", "--runner", help="local, or ray: the recipe's chunks of seeds run as "
                                                                "tasks on Ray (prefect-ray)"),
           ray_address: Optional[str] = typer.Option(None, "--ray-address",
                                                     help="a Ray cluster (default: start a local Ray instance)")) -> None:
@@ -82,7 +82,7 @@ def recipe_check(recipe: Path) -> None:
     from synth.console import console
     from synth.recipe import load_recipe
 
-    from synth.seeds import check_sources
+    from synth.pipeline import check_sources
 
     try:
         r, sha = load_recipe(recipe)

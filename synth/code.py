@@ -7,7 +7,7 @@ import ast
 import re
 from typing import Optional
 
-from schemas import Seed
+from schemas import SeedProblem
 
 _FENCE = re.compile(r"```(?:python|py|Python)?[ \t]*\n(.*?)(?:```|\Z)", re.S)
 
@@ -51,7 +51,7 @@ class CheckingProgram(str):
         return self
 
 
-def checking_program(seed: Seed, code: str) -> CheckingProgram:
+def checking_program(seed: SeedProblem, code: str) -> CheckingProgram:
     """The solution, with the problem's own header (imports, helper functions) first when the reply
     left it out, then the tests, then the call that runs them."""
     if seed.tests is None or seed.entry_point is None:
@@ -60,3 +60,12 @@ def checking_program(seed: Seed, code: str) -> CheckingProgram:
     body = code if defines else seed.problem + code  # a reply with only the function's body
     header = seed.problem.split(f"def {seed.entry_point}", 1)[0] if defines else ""
     return CheckingProgram(f"{header}\n{body}", seed.problem, seed.tests, seed.entry_point)
+
+
+_CONCLUSION = re.compile(r"\\conclusion\{\s*([TF])\s*\}")
+
+
+def verdict_of(text: str) -> Optional[bool]:
+    """The last `\\conclusion{T|F}` of a critique; None when there is none."""
+    found = _CONCLUSION.findall(text)
+    return found[-1] == "T" if found else None

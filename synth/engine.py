@@ -17,7 +17,7 @@ from typing import Optional
 from synth.backends.base import Backend, ChatRequest, Completion, Sample, derive_seed
 from synth.cache import ResponseCache, request_key
 from synth.errors import GenerationError
-from synth.recipe import ModelSpec, OpenAIModel, VLLMModel
+from synth.config import ModelSpec, OpenAIModel, VLLMModel
 
 _BACKENDS: dict[tuple, Backend] = {}
 
@@ -169,7 +169,7 @@ def generate(stage: str, spec: ModelSpec, requests: list[ChatRequest], cache: Op
         if not todo:
             break
         usage.parse_retries += len(todo)
-        retries = [replace(requests[i], n=1, seed=retry_seed(requests[i].seed, j, attempt)) for i, j in todo]
+        retries = [replace(requests[i], n=1, sampling_seed=retry_seed(requests[i].sampling_seed, j, attempt)) for i, j in todo]
         for (i, j), c in zip(todo, fetcher.fetch(retries)):
             checked[i][j] = replace(check_schema(c.samples[0], requests[i].json_schema), attempts=attempt + 1)
     out = []

@@ -21,7 +21,7 @@ from schemas import (
     DPORecord,
     PreferencePair,
     RatedCompletion,
-    Seed,
+    SeedProblem,
     UFAnnotation,
     UFAnnotations,
     UFCompletion,
@@ -82,7 +82,7 @@ def _annotation(c: RatedCompletion, aspect: str) -> UFAnnotation | None:
                         Rationale="\n".join(f"[{r.judge}] {r.rationale}" for r in got))
 
 
-def to_ultrafeedback(seeds: list[Seed], rated: list[RatedCompletion]) -> list[UltraFeedbackRecord]:
+def to_ultrafeedback(seeds: list[SeedProblem], rated: list[RatedCompletion]) -> list[UltraFeedbackRecord]:
     """Instructions with at least one rated completion, in seed order."""
     groups: dict[str, list[RatedCompletion]] = defaultdict(list)
     for c in rated:

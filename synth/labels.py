@@ -7,8 +7,13 @@ labelling steps needs one function here, not changes downstream.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from schemas import ErrorInjection, LabelledSolution, MCStepLabels
+from synth import exports, suites
+from synth.config import FileSeeds, HubSeeds
 from synth.inject.steps import wrong_calc_steps
+from synth.stages.base import Release, StageReport
 
 
 def _source_key(inj: ErrorInjection) -> str:
@@ -49,3 +54,31 @@ def from_mc(records: list[MCStepLabels]) -> list[LabelledSolution]:
         first_error_step=r.first_error_step, final_answer_correct=r.final_answer_correct,
         step_labels=list(r.hard_labels), label_source="monte_carlo", generator=r.model, gold_answer=r.gold_answer)
         for r in records]
+
+
+def labelled_report(stage: str, injections: list[ErrorInjection], labelled: list[LabelledSolution]) -> StageReport:
+    """The funnel row between injections and labelled solutions: each kept injection, plus (with
+    include_originals) one original per corrupted source, so the filter's input count is explained."""
+    kinds = Counter(s.label_source for s in labelled)
+    return StageReport(f"{stage}_labels", unit_in="injections", unit_out="labelled", n_in=len(injections),
+                       n_out=len(labelled), labels=kinds)
+
+
+def seeds_task_name(recipe) -> str:
+    """Math-Shepherd's `task` column: the seeds' kind of problem (never a file name, which would make
+    the same data under another name a different dataset)."""
+    if isinstance(recipe.seeds, (FileSeeds, HubSeeds)):
+        return {"gsm8k": "GSM8K", "math": "MATH"}.get(recipe.seeds.format, recipe.seeds.format)
+    return "procedural"
+
+
+# The process-supervision formats made from labelled solutions, whichever stages labelled them
+# (inject, inject_llm, mc_label each declare these same releases, so they are written once).
+LABELLED_RELEASES = (
+    Release("processbench", lambda ctx, t: [exports.to_processbench(s) for s in t.labelled],
+            derive=suites.processbench, citations=("processbench",), filtered="labelled"),
+    Release("math_shepherd", lambda ctx, t: [exports.to_math_shepherd(s, seeds_task_name(ctx.recipe))
+                                             for s in t.labelled],
+            derive=suites.math_shepherd, citations=("math-shepherd",)),
+    Release("prm_stepwise", lambda ctx, t: [exports.to_prm_stepwise(s) for s in t.labelled], derive=suites.prm_stepwise),
+)

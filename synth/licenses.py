@@ -21,7 +21,7 @@ def check_license(value: str) -> str:
     """The value when the Hub knows it; otherwise a ValueError naming the identifier meant."""
     if value in HUB_LICENSES:
         return value
-    from synth.recipe import did_you_mean
+    from synth.config import did_you_mean
 
     guess = value.strip().lower().removesuffix(" license").removesuffix(" licence").replace(" ", "-")
     hint = f" (did you mean {guess!r}?)" if guess in HUB_LICENSES else did_you_mean(guess, HUB_LICENSES)

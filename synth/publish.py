@@ -60,7 +60,7 @@ def stage_folder(catalog: Catalog, dataset: str, version: str, out_root: Path, r
 def _stage(catalog: Catalog, info: dict[str, Any], out: Path, repo_id: Optional[str]) -> Path:
     """Staging proper; the caller holds the version's staging lock."""
     from synth.card import render_card
-    from synth.pipeline import PUBLISH_ORDER
+    from synth.registry import publish_order
 
     dataset, version = info["dataset"], info["version"]
     published = [f for f in info["files"] if f["published"]]
@@ -80,7 +80,7 @@ def _stage(catalog: Catalog, info: dict[str, Any], out: Path, repo_id: Optional[
             from synth.access import diff
 
             changes = diff(catalog, f"{dataset}@{info['parent_version']}", f"{dataset}@{version}")
-        (tmp / "README.md").write_text(render_card(info, PUBLISH_ORDER[info["dataset_row"]["kind"]], changes, repo_id))
+        (tmp / "README.md").write_text(render_card(info, publish_order(info["dataset_row"]["kind"]), changes, repo_id))
         (tmp / "recipe.yaml").write_text(info["recipe_yaml"])  # the recipe travels with the data, as distilabel's pipeline.yaml
         if out.exists():
             old = out.with_name(out.name + f".old-{secrets.token_hex(3)}")

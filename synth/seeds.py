@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import gzip
 import hashlib
+import itertools
 import json
 import random
 import re
@@ -21,9 +22,9 @@ from typing import Any, Iterator, Optional
 
 import pyarrow.parquet as pq
 
-from schemas import Seed
+from schemas import SeedProblem
 from synth.errors import SeedError
-from synth.recipe import FORMAT_NEEDS, FileSeeds, HubSeeds, ProceduralSeeds, did_you_mean
+from synth.config import FORMAT_NEEDS, FileSeeds, HubSeeds, ProceduralSeeds, did_you_mean
 
 _GSM8K_CALC = re.compile(r"<<[^>]*>>")
 
@@ -248,7 +249,7 @@ def content_id(fmt: str, *parts: str) -> str:
     return f"{fmt}-" + hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
 
 
-def seed_from_row(row: Row, spec: FileSeeds | HubSeeds, source: str) -> Seed:
+def seed_from_row(row: Row, spec: FileSeeds | HubSeeds, source: str) -> SeedProblem:
     """One row as a seed, in the spec's format and column mapping; a SeedError names the row and the column."""
     fmt, where = spec.format, row.where
 
@@ -314,7 +315,7 @@ def seed_from_row(row: Row, spec: FileSeeds | HubSeeds, source: str) -> Seed:
         steps, answer = [code.rstrip() + "\n"], ""
     seed_id = (str(explicit_id).replace("/", "-") if explicit_id not in (None, "")
                else content_id(fmt, problem, *steps, answer, tests or ""))
-    return Seed(seed_id=seed_id, source=f"{source} {row.label}", problem=problem, gold_steps=list(steps),
+    return SeedProblem(seed_id=seed_id, source=f"{source} {row.label}", problem=problem, gold_steps=list(steps),
                 gold_answer=answer, tests=tests, entry_point=entry)
 
 
@@ -323,7 +324,7 @@ class SeedSet:
     """The seeds a spec gives, and the rows left out as exact duplicates of an earlier row (which would
     otherwise put one problem in two splits, or twice in one)."""
 
-    seeds: list[Seed]
+    seeds: list[SeedProblem]
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (the duplicate row's source, seed_id kept)
     source: str = ""  # how lineage names the data: a path relative to the recipe or hf://datasets/REPO@COMMIT
     hub: Optional[HubSource] = None
@@ -341,33 +342,62 @@ def source_label(spec: FileSeeds | HubSeeds, hub: Optional[HubSource]) -> str:
 def read_table_seeds(spec: FileSeeds | HubSeeds, rows: Optional[int] = None) -> SeedSet:
     """The spec's seeds (or only its first `rows` rows after the offset, for a check)."""
     hub = resolve_hub(spec.repo, spec.config, spec.split, spec.revision) if isinstance(spec, HubSeeds) else None
-    source = source_label(spec, hub)
-    want = spec.limit if rows is None else min(rows, spec.limit or rows)
-    seeds: list[Seed] = []
-    seen: dict[str, str] = {}
+    seeds: list[SeedProblem] = []
     duplicates: list[tuple[str, str]] = []
+    for seed, duplicate in iter_table_seeds(spec, rows, hub):
+        if seed is not None:
+            seeds.append(seed)
+        else:
+            duplicates.append(duplicate)
+    return SeedSet(seeds, duplicates, source_label(spec, hub), hub)
+
+
+def iter_seed_rows(spec: FileSeeds | HubSeeds) -> Iterator[Row]:
+    """The rows a spec reads (after its offset, up to its limit), unparsed: for counting them."""
+    hub = resolve_hub(spec.repo, spec.config, spec.split, spec.revision) if isinstance(spec, HubSeeds) else None
     for index, row in enumerate(iter_rows(spec, hub)):
         if index < spec.offset:
             continue
-        if want is not None and len(seeds) + len(duplicates) >= want:
+        if spec.limit is not None and index - spec.offset >= spec.limit:
             break
-        seed = seed_from_row(row, spec, source)
-        if seed.seed_id in seen:
-            first = next(s for s in seeds if s.seed_id == seed.seed_id)
-            if (first.problem, first.gold_steps, first.gold_answer) != (seed.problem, seed.gold_steps, seed.gold_answer):
-                raise SeedError(f"{row.where}: id {seed.seed_id!r} is also the id of {seen[seed.seed_id]}, with "
-                                f"another problem; ids must be unique")
-            duplicates.append((seed.source, seed.seed_id))
+        yield row
+
+
+def iter_table_seeds(spec: FileSeeds | HubSeeds, rows: Optional[int] = None, hub: Optional[HubSource] = None
+                     ) -> Iterator[tuple[Optional[SeedProblem], Optional[tuple[str, str]]]]:
+    """The spec's seeds one at a time, as (seed, None), or (None, (source, id kept)) for a row that
+    repeats an earlier one exactly. Memory grows with the number of ids (an id and a digest each),
+    not with the rows, so a build can stream any number of seeds."""
+    if hub is None and isinstance(spec, HubSeeds):
+        hub = resolve_hub(spec.repo, spec.config, spec.split, spec.revision)
+    source = source_label(spec, hub)
+    want = spec.limit if rows is None else min(rows, spec.limit or rows)
+    seen: dict[str, tuple[str, bytes]] = {}  # seed id -> (where, digest of its problem)
+    taken = 0
+    for index, row in enumerate(iter_rows(spec, hub)):
+        if index < spec.offset:
             continue
-        seen[seed.seed_id] = row.where
-        seeds.append(seed)
-    if not seeds:
+        if want is not None and taken >= want:
+            break
+        taken += 1
+        seed = seed_from_row(row, spec, source)
+        digest = hashlib.blake2b(json.dumps([seed.problem, seed.gold_steps, seed.gold_answer]).encode(),
+                                 digest_size=16).digest()
+        if seed.seed_id in seen:
+            where, first = seen[seed.seed_id]
+            if first != digest:
+                raise SeedError(f"{row.where}: id {seed.seed_id!r} is also the id of {where}, with "
+                                f"another problem; ids must be unique")
+            yield None, (seed.source, seed.seed_id)
+            continue
+        seen[seed.seed_id] = (row.where, digest)
+        yield seed, None
+    if not seen:
         where = hub.uri if hub else str(spec.path)
         raise SeedError(f"{where}: no seed records found (offset {spec.offset}, limit {spec.limit})")
-    return SeedSet(seeds, duplicates, source, hub)
 
 
-def load_file_seeds(spec: FileSeeds) -> list[Seed]:
+def load_file_seeds(spec: FileSeeds) -> list[SeedProblem]:
     return read_table_seeds(spec).seeds
 
 
@@ -411,10 +441,13 @@ def _step(rng: random.Random, name: str, item: str, value: int, last: bool) -> t
     )
 
 
-def procedural_seeds(spec: ProceduralSeeds) -> list[Seed]:
+def procedural_seeds(spec: ProceduralSeeds) -> list[SeedProblem]:
+    return list(iter_procedural_seeds(spec))
+
+
+def iter_procedural_seeds(spec: ProceduralSeeds) -> Iterator[SeedProblem]:
     """Arithmetic word problems with one computation per gold step; the same spec gives the same problems."""
-    rng = random.Random(spec.seed)
-    seeds = []
+    rng = random.Random(spec.random_seed)
     for i in range(spec.count):
         name, item = rng.choice(_NAMES), rng.choice(_ITEMS)
         value = rng.randint(5, 60)
@@ -429,30 +462,35 @@ def procedural_seeds(spec: ProceduralSeeds) -> list[Seed]:
             question = " ".join(sentences) + " How many " + item + " does each friend get?"
         else:
             question = " ".join(sentences) + f" How many {item} does {name} have now?"
-        seeds.append(
-            Seed(
-                seed_id=f"proc{spec.seed}-{i:06d}",
-                source=f"procedural:seed={spec.seed}",
-                problem=question,
-                gold_steps=steps,
-                gold_answer=str(value),
-            )
+        yield SeedProblem(
+            seed_id=f"proc{spec.random_seed}-{i:06d}",
+            source=f"procedural:seed={spec.random_seed}",
+            problem=question,
+            gold_steps=steps,
+            gold_answer=str(value),
         )
-    return seeds
+
+
+def iter_seeds(spec: FileSeeds | HubSeeds | ProceduralSeeds
+               ) -> Iterator[tuple[Optional[SeedProblem], Optional[tuple[str, str]]]]:
+    """Every seed of a spec in order, one at a time (see iter_table_seeds), for a streamed build."""
+    if isinstance(spec, ProceduralSeeds):
+        return ((s, None) for s in iter_procedural_seeds(spec))
+    return iter_table_seeds(spec)
 
 
 def read_seeds(spec: FileSeeds | HubSeeds | ProceduralSeeds, rows: Optional[int] = None) -> SeedSet:
-    if isinstance(spec, ProceduralSeeds):
-        seeds = procedural_seeds(spec)
-        return SeedSet(seeds[:rows] if rows else seeds, source=f"procedural:seed={spec.seed}")
+    if isinstance(spec, ProceduralSeeds):  # only the rows asked for are generated (a check reads 5 of millions)
+        seeds = list(itertools.islice(iter_procedural_seeds(spec), rows)) if rows else procedural_seeds(spec)
+        return SeedSet(seeds, source=f"procedural:seed={spec.random_seed}")
     return read_table_seeds(spec, rows)
 
 
-def load_seeds(spec: FileSeeds | HubSeeds | ProceduralSeeds) -> list[Seed]:
+def load_seeds(spec: FileSeeds | HubSeeds | ProceduralSeeds) -> list[SeedProblem]:
     return read_seeds(spec).seeds
 
 
-def gold_solution_steps(seed: Seed) -> list[str]:
+def gold_solution_steps(seed: SeedProblem) -> list[str]:
     """The gold solution as a solver would write it: its steps, then the answer in the form every
     prompt asks for, so that gold and model-written solutions end alike and an injected error that
     reaches the answer shows in the last step (Math-Shepherd's steps end the same way)."""
@@ -476,29 +514,3 @@ def pin_hub_revisions(recipe):
         decon = flt.decontaminate.model_copy(update={"benchmarks": benches})
         stages = stages.model_copy(update={"filter": flt.model_copy(update={"decontaminate": decon})})
     return recipe.model_copy(update={"seeds": seeds, "stages": stages})
-
-
-def check_sources(recipe, rows: int = 5) -> list[str]:
-    """Reads the first rows of the seeds and of every benchmark, as a build would, and returns every
-    problem found (an empty or unreadable source, a missing column), so one check reports them all."""
-    from synth.filters.benchmarks import benchmark_rows, require_fields
-
-    problems: list[str] = []
-    try:
-        read_seeds(recipe.seeds, rows)
-    except SeedError as e:
-        problems.append(f"seeds: {e}")
-    flt = recipe.stages.filter
-    for i, b in enumerate(flt.decontaminate.benchmarks if flt is not None and flt.decontaminate else []):
-        try:
-            seen = 0
-            for where, row in benchmark_rows(b):
-                require_fields(b, where, row)
-                seen += 1
-                if seen >= rows:
-                    break
-            if not seen:
-                raise SeedError(f"benchmark {b.name!r} has no records")
-        except SeedError as e:
-            problems.append(f"stages.filter.decontaminate.benchmarks.{i} ({b.name}): {e}")
-    return problems

@@ -26,11 +26,11 @@ TINY_RECIPE = """\
 name: tiny-math-pairs
 kind: preference
 description: A tiny build for tests.
-seed: 11
+random_seed: 11
 seeds:
   type: procedural
   count: {count}
-  seed: 3
+  random_seed: 3
   min_steps: 1
   max_steps: 1
 models:
@@ -77,8 +77,40 @@ def built(prefect_harness, session_dir):
 
     recipe = write_recipe(session_dir)
     data_dir = session_dir / "data"
+    replay_two_problems(recipe, data_dir)
     summary = build_dataset(str(recipe), str(data_dir), progress=False)
     return summary, recipe, data_dir
+
+
+def replay_two_problems(recipe_path: Path, data_dir: Path) -> None:
+    """What the embedded model writes differs by CPU, and a 16-problem build of it can have no
+    choosable solution at all on some. So a capable generator's replies to the first two problems
+    are replayed from the response cache (one clean correct solution, one finished wrong one, two
+    cut off), and the build has pairs on any CPU; the other problems are the model's own. Every
+    label is still derived by the build, never taken from here."""
+    from synth.backends.base import ChatRequest, Completion, Sample
+    from synth.cache import ResponseCache, default_cache_path, request_key
+    from synth.engine import model_identity
+    from synth.recipe import load_recipe
+    from synth.seeds import gold_solution_steps, load_seeds
+    from synth.stages.generate import prompt_messages, request_seed
+
+    r, _ = load_recipe(recipe_path)
+    key = r.stages.generate.models[0]
+    spec = r.models[key]
+    cache = ResponseCache(default_cache_path(data_dir))
+    entries = []
+    for s in load_seeds(r.seeds)[:2]:
+        request = ChatRequest(messages=prompt_messages(r.stages.generate.prompt, s.problem), sampling=spec.sampling,
+                              n=r.stages.generate.n, sampling_seed=request_seed(r.random_seed, key, s.seed_id))
+        right = "\n".join(gold_solution_steps(s))
+        wrong = f"Counting them up gives {s.gold_answer}7.\nThe answer is {s.gold_answer}7."
+        texts = [(right, "stop"), (wrong, "stop"), ("Let me think about", "length"), ("First, we", "length")]
+        entries.append((request_key(spec.backend, model_identity(spec), request), model_identity(spec),
+                        Completion(samples=[Sample(text=t, finish_reason=f, completion_tokens=max(1, len(t) // 4))
+                                            for t, f in texts], prompt_tokens=120)))
+    cache.put_many(entries)
+    cache.close()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -56,9 +56,9 @@ def test_code_injection_recipe(prefect_harness, tmp_path):
     seeds = {s["seed_id"]: s for s in tables["seeds"]}
     limits = Limits(timeout_s=10, cpu_seconds=10)
     for r in records[:: max(1, len(records) // 8)]:  # re-run a sample: the label is what execution says
-        from schemas import Seed
+        from schemas import SeedProblem
 
-        seed = Seed(**seeds[r.seed_id])
+        seed = SeedProblem(**seeds[r.seed_id])
         assert run_program(checking_program(seed, r.original_code), limits).passed
         again = run_program(checking_program(seed, r.corrupted_code), limits)
         assert not again.passed and again.error_type == r.test_error_type
@@ -79,9 +79,9 @@ def _record_critic_answer(recipe, data) -> str:
 
     r, _ = load_recipe(recipe)
     seeds = load_seeds(r.seeds)
-    injections = InjectCodeErrors(r.stages.code_inject, r.seed).run(seeds, []).records
+    injections = InjectCodeErrors(r.stages.code_inject, r.random_seed).run(seeds, []).records
     target = code_targets(["injected"], injections, [], seeds)[0]
-    stage = CritiqueCode(r.stages.code_critique, r.models, r.seed)
+    stage = CritiqueCode(r.stages.code_critique, r.models, r.random_seed)
     spec = r.models[r.stages.code_critique.model]
     bug = injections[0]
     text = (f"Checking the solution line by line. Line {bug.changed_start} is wrong: {bug.detail}, so the "

@@ -29,8 +29,8 @@ SMOKE_RECIPE = """\
 name: scheduled-smoke
 kind: error_injection
 description: A model-free build that a test schedules on a real Prefect server.
-seed: 5
-seeds: {type: procedural, count: 6, seed: 3, min_steps: 2, max_steps: 3}
+random_seed: 5
+seeds: {type: procedural, count: 6, random_seed: 3, min_steps: 2, max_steps: 3}
 stages:
   inject:
     sources: [gold]

@@ -28,7 +28,7 @@ def requests(k: int, spec: VLLMModel = SPEC, schema: dict | None = None, n: int 
     out = []
     for i in range(k):
         ask = f"What is {i + 3} + {2 * i + 5}?" + (" Reply with JSON: answer and sure." if schema else "")
-        out.append(ChatRequest(messages=[ChatMessage("user", ask)], sampling=spec.sampling, n=n, seed=100 + i,
+        out.append(ChatRequest(messages=[ChatMessage("user", ask)], sampling=spec.sampling, n=n, sampling_seed=100 + i,
                                json_schema=schema))
     return out
 

@@ -42,7 +42,7 @@ def hub_build(tmp_path_factory):
     with DatasetHub() as hub:
         commit = hub.add_dataset("openai/gsm8k", gsm8k_style_repo(train, test))
         recipe = {
-            "name": "hub-injected", "kind": "error_injection", "seed": 5,
+            "name": "hub-injected", "kind": "error_injection", "random_seed": 5,
             "seeds": {"type": "hub", "repo": "openai/gsm8k", "config": "main", "split": "train", "revision": "main",
                       "format": "gsm8k"},
             "splits": {"test": 0.2},

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from schemas import CodeInjection, Seed, Solution
+from schemas import CodeInjection, SeedProblem, Solution
 from synth import engine
 from synth.backends.base import Completion, Sample
 from synth.cache import ResponseCache, request_key
@@ -20,7 +20,7 @@ from synth.stages.judge_pairwise import JudgePairwise
 # Never contacted: every request is a cache hit.
 SPEC = OpenAIModel(backend="openai", base_url="http://127.0.0.1:9/v1", model="judge", max_parse_retries=0,
                    sampling=Sampling(temperature=0.0, max_tokens=64))
-SEED = Seed(seed_id="q", source="t", problem="Say hello.", gold_steps=[], gold_answer="")
+SEED = SeedProblem(seed_id="q", source="t", problem="Say hello.", gold_steps=[], gold_answer="")
 
 
 def sol(i: int, text: str) -> Solution:

@@ -152,7 +152,7 @@ def test_onpolicy_injection_recipe(built, prefect_harness, tmp_path):
             sqlite3.connect(tmp_path / "data" / "cache" / "responses.sqlite") as dst:
         src.backup(dst)
     recipe = shrink("onpolicy-injected-errors.yaml", tmp_path, **{
-        "seed": 11, "seeds": {"type": "procedural", "count": 16, "seed": 3, "min_steps": 1, "max_steps": 1},
+        "random_seed": 11, "seeds": {"type": "procedural", "count": 16, "random_seed": 3, "min_steps": 1, "max_steps": 1},
         "models.generator.sampling": {"temperature": 0.8, "max_tokens": 96}})
     summary, tables = build(prefect_harness, recipe, tmp_path)
     assert summary.usage[0]["cache_hits"] == 16 and summary.usage[0]["backend_requests"] == 0
@@ -182,7 +182,7 @@ def _record_teacher_answer(recipe: Path, data: Path) -> str:
     from synth.stages.inject_llm import InjectErrorsLLM
 
     r, _ = load_recipe(recipe)
-    stage = InjectErrorsLLM(r.stages.inject_llm, r.models, r.seed)
+    stage = InjectErrorsLLM(r.stages.inject_llm, r.models, r.random_seed)
     jobs = stage.plan(injection_sources(["gold"], load_seeds(r.seeds), []))
     for src, error_type, answer in jobs:
         parsed = SourceSolution.parse(src.seed.problem, src.steps)
@@ -272,7 +272,7 @@ def test_math_shepherd_and_deepcritic_recipes(prefect_harness, tmp_path):
     # judged against the Monte Carlo labels.
     data = tmp_path / "data"
     summary2, tables2 = build(prefect_harness, shrink("deepcritic-mc-critique.yaml", tmp_path, **small, **{
-        "seed": 11, "stages.critique.n": 8, "stages.critique.max_explanation_chars": 24,
+        "random_seed": 11, "stages.critique.n": 8, "stages.critique.max_explanation_chars": 24,
         "models.critic.sampling.max_tokens": 200}), tmp_path)
     assert Path(summary2.catalog) == data / "catalog.duckdb"
     usage = {u["stage"]: u for u in summary2.usage}
@@ -305,7 +305,7 @@ def _mc_record(**changes: Any) -> dict:
 def test_mc_suite_holds_labels_to_the_one_rule():
     import pandas as pd
 
-    from validation import validate_table
+    from synth.pipeline import validate_table
 
     good = pd.DataFrame([_mc_record()])
     assert validate_table("mc_labels", good).success

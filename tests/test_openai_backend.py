@@ -108,7 +108,7 @@ def test_continuing_an_assistant_turn_renders_the_same_prompt_as_in_process(vllm
 
     short = Sampling(temperature=0.0, max_tokens=4)
     messages = [ChatMessage("user", "What is 2 + 3?"), ChatMessage("assistant", "2 + 3 =")]
-    asked = [ChatRequest(messages=messages, sampling=short, seed=1, continue_final=flag) for flag in (True, False)]
+    asked = [ChatRequest(messages=messages, sampling=short, sampling_seed=1, continue_final=flag) for flag in (True, False)]
     served, _ = engine.generate("mc_label", spec(vllm_server.base_url, sampling=short), asked, progress=False)
     local, _ = engine.generate("mc_label", VLLMModel(max_model_len=1024, sampling=short), asked[:1], progress=False)
     continued, answered = served

@@ -31,7 +31,7 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
         ("  count: 16", "  count: many", "seeds.count"),
         ("    n: 4", "    n: 0", "stages.generate.n"),
         ("kind: preference", "kind: sentiment", "kind"),
-        ("  type: procedural\n  count: 16\n  seed: 3\n  min_steps: 1\n  max_steps: 1",
+        ("  type: procedural\n  count: 16\n  random_seed: 3\n  min_steps: 1\n  max_steps: 1",
          "  type: file\n  path: does-not-exist.jsonl", "seeds.path: file not found"),
         ("  generate:\n    n: 4", "  generate:\n    models: [critic]\n    n: 4", "stages.generate.models names 'critic'"),
         ("    model: embedded:smollm2-135m-instruct", "    backend: openai\n    model: smollm2", "models.generator.base_url: Field required"),
@@ -196,3 +196,17 @@ def test_recipe_reference_is_up_to_date():
     assert committed == reference() + "\n", "run: synth recipe reference --out docs/recipe-reference.md"
     for name in [*Recipe.model_fields, *VLLMModel.model_fields]:
         assert f"| `{name}` |" in committed
+
+
+def test_a_recipe_with_a_renamed_field_is_told_the_new_name(tmp_path):
+    """`seed` meant four things; the recipe's and the generator's random seeds are now `random_seed`.
+    A recipe written before the rename (a user file) gets an error naming the new name and where."""
+    old = (REPO / "recipes" / "quickstart.yaml").read_text().replace("random_seed:", "seed:")
+    assert old.count("seed:") == 2  # the recipe's, and the procedural generator's under seeds
+    path = tmp_path / "old.yaml"
+    path.write_text(old)
+    with pytest.raises(RecipeError) as e:
+        load_recipe(path)
+    msg = str(e.value)
+    assert "seed is now called random_seed" in msg and "seeds.seed is now called seeds.random_seed" in msg
+    assert "synth recipe check" in msg

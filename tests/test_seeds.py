@@ -66,10 +66,10 @@ def test_parquet_seeds_and_bad_row(tmp_path):
 
 
 def test_procedural_is_reproducible_and_correct():
-    spec = ProceduralSeeds(type="procedural", count=300, seed=5, min_steps=1, max_steps=4)
+    spec = ProceduralSeeds(type="procedural", count=300, random_seed=5, min_steps=1, max_steps=4)
     a, b = load_seeds(spec), load_seeds(spec)
     assert a == b
-    assert load_seeds(ProceduralSeeds(type="procedural", count=300, seed=6)) != a
+    assert load_seeds(ProceduralSeeds(type="procedural", count=300, random_seed=6)) != a
     assert len({s.seed_id for s in a}) == 300
     for seed in a:
         assert 1 <= len(seed.gold_steps) <= 4
@@ -135,7 +135,7 @@ def test_seed_ids_and_fingerprint_do_not_depend_on_the_file_name(tmp_path, prefe
         [s.seed_id for s in load_seeds(FileSeeds(type="file", path=b))]
     fingerprints = []
     for f in (a, b):
-        recipe = {"name": "same-seeds", "kind": "error_injection", "seed": 1,
+        recipe = {"name": "same-seeds", "kind": "error_injection", "random_seed": 1,
                   "seeds": {"type": "file", "path": f.name, "format": "gsm8k"},
                   "stages": {"inject": {"max_per_source": 1}}}
         path = f.parent / "r.yaml"

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from validation import validate_table
+from synth.pipeline import validate_table
 
 
 def _pairs(n=3):

@@ -2,10 +2,10 @@
 
 from dataclasses import replace
 
-from schemas import ChatMessage, Generation, Seed
+from schemas import ChatMessage, Generation, SeedProblem
 from synth.stages.verify import VerifyAnswers
 
-SEED = Seed(seed_id="s1", source="test", problem="Mia has 5 apples and buys 3 more. How many?",
+SEED = SeedProblem(seed_id="s1", source="test", problem="Mia has 5 apples and buys 3 more. How many?",
             gold_steps=["5 + 3 = 8."], gold_answer="8")
 
 

@@ -41,8 +41,8 @@ INJECT_RECIPE = """\
 name: view-injected
 kind: error_injection
 description: Procedural problems with one rule-made error each (model-free), for the viewer's tests.
-seed: 5
-seeds: {{type: procedural, count: {count}, seed: 3, min_steps: 2, max_steps: 4}}
+random_seed: 5
+seeds: {{type: procedural, count: {count}, random_seed: 3, min_steps: 2, max_steps: 4}}
 stages:
   inject:
     sources: [gold]
@@ -61,8 +61,8 @@ CRITIQUE_RECIPE = """\
 name: view-critiques
 kind: critique
 description: Step-wise critiques of injected-error solutions, for the viewer's tests.
-seed: 5
-seeds: {type: procedural, count: 4, seed: 3, min_steps: 2, max_steps: 4}
+random_seed: 5
+seeds: {type: procedural, count: 4, random_seed: 3, min_steps: 2, max_steps: 4}
 """ + MODEL.format(role="critic") + """\
 stages:
   inject:
@@ -78,8 +78,8 @@ PAIRS_RECIPE = """\
 name: view-pairs
 kind: preference
 description: Pairs judged in both orders, for the viewer's tests.
-seed: 5
-seeds: {type: procedural, count: 3, seed: 3, min_steps: 1, max_steps: 2}
+random_seed: 5
+seeds: {type: procedural, count: 3, random_seed: 3, min_steps: 1, max_steps: 2}
 """ + MODEL.format(role="judge") + """\
 stages:
   generate:
@@ -96,7 +96,7 @@ CODE_RECIPE = """\
 name: view-code
 kind: error_injection
 description: A typed bug in a passing program, for the viewer's tests.
-seed: 5
+random_seed: 5
 seeds: {{type: file, path: {path}, format: humaneval, limit: 2}}
 stages:
   code_inject:

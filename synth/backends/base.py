@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol
 
 from schemas import ChatMessage
-from synth.recipe import Sampling
+from synth.config import Sampling
 
 
 def derive_seed(text: str) -> int:
@@ -29,7 +29,7 @@ class ChatRequest:
     messages: list[ChatMessage]
     sampling: Sampling
     n: int = 1
-    seed: int = 0
+    sampling_seed: int = 0  # the request's own seed (the recipe's random_seed and the request decide it)
     json_schema: Optional[dict] = None
     # The last message is an unfinished assistant turn to continue (Monte Carlo rollouts from a
     # solution prefix), not a turn to answer.

@@ -17,7 +17,7 @@ from typing import Optional
 
 from synth.backends.base import ChatRequest, Completion, OnDone, Sample, derive_seed
 from synth.errors import GenerationError, ModelError, RequestRefused
-from synth.recipe import OpenAIModel
+from synth.config import OpenAIModel
 
 
 def sample_seed(seed: int, index: int) -> int:
@@ -71,7 +71,7 @@ class OpenAIBackend:
 
             async def sample(r: ChatRequest, index: int) -> tuple[Sample, int]:
                 async with slots:
-                    s = await self._call(client, r, sample_seed(r.seed, index))
+                    s = await self._call(client, r, sample_seed(r.sampling_seed, index))
                 bar.advance(task)
                 return s
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from synth.backends.base import ChatRequest, Completion, OnDone, Sample
 from synth.errors import ModelError
 from synth.models import ResolvedModel
-from synth.recipe import VLLMModel
+from synth.config import VLLMModel
 
 
 def _has_cuda() -> bool:
@@ -117,7 +117,7 @@ class VLLMBackend:
                 top_p=r.sampling.top_p,
                 max_tokens=r.sampling.max_tokens,
                 stop=list(r.sampling.stop) or None,
-                seed=r.seed,
+                seed=r.sampling_seed,
                 structured_outputs=StructuredOutputsParams(json=r.json_schema) if r.json_schema else None,
             )
             for r in requests

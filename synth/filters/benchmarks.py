@@ -10,7 +10,7 @@ import numpy as np
 from synth.errors import SeedError
 from synth.filters.minhash import ngram_hashes
 from synth.filters.text import normalize, word_hashes
-from synth.recipe import BenchmarkSpec
+from synth.config import BenchmarkSpec
 
 
 def benchmark_rows(spec: BenchmarkSpec) -> Iterator[tuple[str, dict]]:
@@ -70,7 +70,7 @@ class BenchmarkNgrams:
 
 def require_fields(spec: BenchmarkSpec, where: str, row: dict) -> None:
     """A benchmark row without a field the recipe names: the file, the row and what to fix."""
-    from synth.recipe import did_you_mean
+    from synth.config import did_you_mean
 
     missing = [f for f in spec.fields if f not in row]
     if missing:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from schemas import Critique, LabelledSolution, PreferencePair
+from schemas.records import Refinement
 
 _PUNCT = bytes.maketrans(string.punctuation.encode(), b" " * len(string.punctuation))
 # Weight of a byte by its position in its word (odd multipliers; positions past 64 wrap around).
@@ -105,6 +106,9 @@ def view(record: Any) -> TextView:
         return TextView(record.label_id, record.problem, ["\n".join(record.steps)], record)
     if isinstance(record, Critique):
         return TextView(record.critique_id, record.problem, ["\n".join(record.steps), record.critique], record)
+    if isinstance(record, Refinement):
+        return TextView(record.refinement_id, f"{record.problem}\n\n{record.solution}",  # the baseline has no critique
+                        ["\n\n".join(x for x in (record.critique, record.revision) if x)], record)
     raise TypeError(f"no text view for {type(record).__name__}")
 
 
@@ -117,4 +121,7 @@ def view_of_row(table: str, row: dict[str, Any]) -> TextView:
         return TextView(row["id"], row["problem"], ["\n".join(row["steps"])])
     if table == "critiques":
         return TextView(row["critique_id"], row["problem"], ["\n".join(row["steps"]), row["critique"]])
+    if table == "refinements":
+        return TextView(row["refinement_id"], f"{row['problem']}\n\n{row['solution']}",
+                        ["\n\n".join(x for x in (row["critique"], row["revision"]) if x)])
     raise ValueError(f"no text view for table {table}")

@@ -8,28 +8,20 @@ and the generator's own programs (labelled by running them). The agreement rate 
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from typing import Optional
 
-from schemas import CodeCritique, CodeInjection, CritiqueSFTRecord, Seed, Solution
+from schemas import CodeCritique, CodeInjection, CritiqueSFTRecord, SeedProblem, Solution
 from synth import engine
 from synth.backends.base import ChatRequest, derive_seed
 from synth.cache import ResponseCache
 from synth.engine import Usage
 from synth.prompts import chat, render
-from synth.recipe import CodeCritiqueStage, ModelSpec
-from synth.stages.base import StageReport, StageResult, reject
-
-_CONCLUSION = re.compile(r"\\conclusion\{\s*([TF])\s*\}")
-
-
-def verdict_of(text: str) -> Optional[bool]:
-    """The last `\\conclusion{T|F}` of a critique; None when there is none."""
-    found = _CONCLUSION.findall(text)
-    return found[-1] == "T" if found else None
-
+from synth.config import CodeCritiqueStage, ModelSpec
+from synth import suites
+from synth.code import verdict_of
+from synth.stages.base import Collection, Release, Stage, StageReport, StageResult, added, reject, with_cache
 
 @dataclass(frozen=True)
 class Target:
@@ -43,7 +35,7 @@ class Target:
 
 
 def code_targets(kinds: list[str], injections: list[CodeInjection], solutions: list[Solution],
-                 seeds: list[Seed]) -> list[Target]:
+                 seeds: list[SeedProblem]) -> list[Target]:
     out: list[Target] = []
     if "injected" in kinds:
         out += [Target(i.injection_id, i.seed_id, i.problem, i.corrupted_code, "injected", i.error_type, False)
@@ -80,10 +72,10 @@ class CritiqueCode:
     def request(self, t: Target) -> ChatRequest:
         return ChatRequest(messages=chat(self.config.prompt, problem=t.problem, code=t.code),
                            sampling=self.spec.sampling, n=self.config.n,
-                           seed=derive_seed(f"{self.build_seed}:code_critique:{t.target_id}"))
+                           sampling_seed=derive_seed(f"{self.build_seed}:code_critique:{t.target_id}"))
 
     def run(self, injections: list[CodeInjection], solutions: list[Solution],
-            seeds: list[Seed]) -> tuple[StageResult[CodeCritique], list[Usage]]:
+            seeds: list[SeedProblem]) -> tuple[StageResult[CodeCritique], list[Usage]]:
         t0 = time.perf_counter()
         targets = code_targets(list(self.config.targets), injections, solutions, seeds)
         report = StageReport(self.name, unit_in="programs", unit_out="critiques", n_in=len(targets))
@@ -115,3 +107,24 @@ class CritiqueCode:
         report.n_out = len(out)
         report.wall_seconds = time.perf_counter() - t0
         return StageResult(out, rejects, report), [usage]
+
+
+def code_critique_step(ctx, t):
+    r = ctx.recipe
+    result, usage = with_cache(ctx, lambda cache: CritiqueCode(
+        r.stages.code_critique, r.models, r.random_seed, cache, ctx.progress).run(t.code_injections, t.solutions, t.seeds))
+    return added(t, "code_critique", result, usage, code_critiques=result.records)
+
+
+STAGE = Stage(
+    name="code_critique", order=51, step=code_critique_step, config=CodeCritiqueStage,
+    needs=("code_inject", "generate"), reads=("code_injections", "solutions", "seeds"),
+    writes=(Collection("code_critiques", CodeCritique),),
+    models=lambda r: [("model", r.stages.code_critique.model)],
+    prompts=lambda r: [r.stages.code_critique.prompt],  # its hash covers critique_code*.j2, the SFT parts included
+    templates=("critique_code", "critique_code_input", "critique_code_instruction"),
+    releases=(Release("code_critiques", lambda ctx, t: t.code_critiques, derive=suites.code_critiques),
+              Release("critique_sft", lambda ctx, t: [to_code_critique_sft(c) for c in t.code_critiques],
+                      citations=("cft",))),
+    citations={"code_critique": ("critique-coder",)},
+)

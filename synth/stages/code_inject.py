@@ -14,16 +14,17 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from schemas import CodeInjection, Seed, Solution
+from schemas import CodeInjection, SeedProblem, Solution
 from synth.code import checking_program
 from synth.inject.code_ops import CODE_ERROR_TYPES, changed_lines, mutate, normalize
-from synth.recipe import CodeInjectStage
+from synth.config import CodeInjectStage
 from synth.sandbox import Limits, require_isolation, run_program
-from synth.stages.base import StageReport, StageResult, reject
-from synth.stages.inject import pick_types
+from synth import suites
+from synth.stages.base import Collection, Release, Stage, StageReport, StageResult, added, reject
+from synth.stages.inject import pick_types, samples_need_generate
 
 
-def code_sources(sources: list[str], seeds: list[Seed], solutions: list[Solution]) -> list[tuple[Seed, str, str, str]]:
+def code_sources(sources: list[str], seeds: list[SeedProblem], solutions: list[Solution]) -> list[tuple[SeedProblem, str, str, str]]:
     """(seed, source id, source model, program) for every program to corrupt."""
     out = []
     if "gold" in sources:
@@ -42,7 +43,7 @@ class InjectCodeErrors:
         self.config, self.build_seed = config, build_seed
         self.limits = Limits(timeout_s=config.timeout_s, cpu_seconds=max(1, int(config.timeout_s)))
 
-    def run(self, seeds: list[Seed], solutions: list[Solution]) -> StageResult[CodeInjection]:
+    def run(self, seeds: list[SeedProblem], solutions: list[Solution]) -> StageResult[CodeInjection]:
         t0 = time.perf_counter()
         sources = code_sources(self.config.sources, seeds, solutions)
         report = StageReport(self.name, unit_in="programs", unit_out="injections", n_in=len(sources))
@@ -98,3 +99,16 @@ class InjectCodeErrors:
         report.n_out = len(out)
         report.wall_seconds = time.perf_counter() - t0
         return StageResult(out, rejects, report)
+
+
+def code_inject_step(ctx, t):
+    result = InjectCodeErrors(ctx.recipe.stages.code_inject, ctx.recipe.random_seed).run(t.seeds, t.solutions)
+    return added(t, "code_inject", result, code_injections=result.records)
+
+
+STAGE = Stage(
+    name="code_inject", order=50, step=code_inject_step, config=CodeInjectStage,
+    reads=("seeds", "solutions"), writes=(Collection("code_injections", CodeInjection),),
+    releases=(Release("code_injections", lambda ctx, t: t.code_injections, derive=suites.code_injections),),
+    citations={"code_inject": ("code-bugs", "humaneval")}, check=samples_need_generate("code_inject"),
+)

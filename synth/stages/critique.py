@@ -22,8 +22,9 @@ from synth.engine import Usage
 from synth.exports import critique_input
 from synth.inject.operators import taxonomy
 from synth.prompts import chat, render
-from synth.recipe import CritiqueStage, ModelSpec
-from synth.stages.base import StageReport, StageResult, reject
+from synth.config import CritiqueStage, ModelSpec
+from synth import exports, suites
+from synth.stages.base import Collection, Kind, Release, Stage, StageReport, StageResult, added, reject, with_cache
 
 
 def critique_schema(n_steps: int, explanation_chars: int) -> dict:
@@ -77,7 +78,7 @@ class CritiqueSteps:
         hint = known_error_hint(s) if self.config.reveal_error else ""
         return ChatRequest(
             messages=chat(self.config.prompt, steps=s.steps, hint=hint, solution=critique_input(s.problem, s.steps)),
-            sampling=self.spec.sampling, n=self.config.n, seed=derive_seed(f"{self.build_seed}:critique:{s.label_id}"),
+            sampling=self.spec.sampling, n=self.config.n, sampling_seed=derive_seed(f"{self.build_seed}:critique:{s.label_id}"),
             json_schema=critique_schema(len(s.steps), self.config.max_explanation_chars))
 
     def run(self, labelled: list[LabelledSolution]) -> tuple[StageResult[Critique], list[Usage]]:
@@ -128,3 +129,28 @@ class CritiqueSteps:
             hint_given=self.config.reveal_error, step_verdicts=verdicts,
             first_error_step=next((v.step for v in verdicts if not v.correct), -1), final_answer_correct=final,
             critique=render_critique(verdicts, final))
+
+
+def critique_step(ctx, t):
+    r = ctx.recipe
+    result, usage = with_cache(ctx, lambda cache: CritiqueSteps(
+        r.stages.critique, r.models, r.random_seed, cache, ctx.progress).run(t.labelled))
+    return added(t, "critique", result, usage, critiques=result.records)
+
+
+STAGE = Stage(
+    name="critique", order=40, step=critique_step, config=CritiqueStage, needs=("inject", "inject_llm", "mc_label"),
+    reads=("labelled",), writes=(Collection("critiques", Critique),),
+    models=lambda r: [("model", r.stages.critique.model)],
+    prompts=lambda r: [r.stages.critique.prompt, "critique_input", "critique_text", "critique_sft_instruction"],
+    templates=("critique_steps", "critique_input", "critique_text", "critique_sft_instruction"),
+    releases=(Release("critiques", lambda ctx, t: t.critiques, derive=suites.critiques, filtered="critiques"),
+              Release("critique_sft", lambda ctx, t: [exports.to_critique_sft(c) for c in t.critiques],
+                      citations=("cft",))),
+    citations={"critique": ("automathcritique",)},
+    announce=lambda ctx, t: f"critiquing {len(t.labelled)} labelled solutions with {ctx.recipe.stages.critique.model}",
+    kinds=(Kind("critique", needs=(("critique", "mc_label", "code_critique"),),
+                publishes=("critique_sft", "critiques", "code_critiques", "code_injections", "math_shepherd",
+                           "processbench", "prm_stepwise", "mc_labels"),
+                tags=("critique", "process-supervision"), description="critique, mc_label or code_critique"),),
+)

@@ -9,15 +9,15 @@ group, so the result does not depend on anything but the records' order, which t
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, is_dataclass, replace
 from typing import Any
 
 from schemas import Contamination
 from synth.filters.benchmarks import BenchmarkNgrams, benchmark_ngrams
 from synth.filters.blocks import Block, Decontaminate, ExactDedup, FormatFilter, LengthFilter, NearDedup
 from synth.filters.text import TextView, view
-from synth.recipe import FilterStage
-from synth.stages.base import StageReport, reject
+from synth.config import FilterStage
+from synth.stages.base import Collection, Release, Stage, StageReport, canonical, reject
 
 
 def build_blocks(config: FilterStage, earlier: list[TextView] = (),
@@ -66,3 +66,70 @@ def run_chain(collection: str, records: list[Any], blocks: list[Block]) -> tuple
         report.wall_seconds = time.perf_counter() - t0
         reports.append(report)
     return [it.record for it in items], rejects, reports, found
+
+
+def earlier_views(ctx, table: str) -> list:
+    """The records of every earlier version of this dataset built from another recipe, as filter views."""
+    import pyarrow.parquet as pq
+
+    from catalog import Catalog
+    from synth.filters.text import view_of_row
+
+    if not ctx.catalog_path.exists():
+        return []
+    catalog = Catalog(ctx.catalog_path)
+    rows = catalog.query("SELECT f.* FROM files f JOIN versions v ON f.dataset = v.dataset AND "
+                         "f.version = v.version WHERE v.dataset = ? AND v.recipe_sha256 <> ? AND f.table_name = ? "
+                         "ORDER BY v.created_at", [ctx.recipe.name, ctx.recipe_sha256, table])
+    for f in rows:  # what is compared against is what was registered
+        catalog.require_intact(f["dataset"], f["version"], [f])
+    return [view_of_row(table, r) for f in rows
+            for r in pq.read_table(f["path"], page_checksum_verification=True).to_pylist()]
+
+
+def filter_blocks(ctx):
+    """The build's blocks for each filtered collection, `(collection, table) -> blocks`: benchmark
+    n-grams are read once per build. A streamed build keeps what this gives for all its chunks."""
+    cfg = ctx.recipe.stages.filter
+    decon = cfg.decontaminate
+    bench = benchmark_ngrams(decon.benchmarks, decon.ngram) if decon is not None else None
+
+    def blocks_for(collection: str, table: str) -> list[Block]:
+        earlier = earlier_views(ctx, table) if cfg.against_earlier_versions else []
+        return build_blocks(cfg, earlier, bench)
+
+    return blocks_for
+
+
+def filter_step(ctx, t, blocks_for=None):
+    """The chain over each collection a stage that ran releases for filtering (`Tables.FILTERED`:
+    the releases that declare `filtered`), after putting every collection in seed order (dedup keeps
+    the first of a group: the same first however the build was run). `blocks_for`: blocks that
+    carry dedup state from chunk to chunk (synth/stream.py); by default, this build's own."""
+    t = canonical(t)
+    blocks_for = blocks_for or filter_blocks(ctx)
+    updates: dict[str, Any] = {}
+    rejects, reports, found = list(t.rejects), list(t.reports), list(t.contamination)
+    for collection, makers, table in t.FILTERED:
+        if not set(makers) & set(t.ran):
+            continue
+        kept, dropped, block_reports, contaminated = run_chain(
+            collection, getattr(t, collection), blocks_for(collection, table))
+        updates[collection] = kept
+        rejects += dropped
+        reports += block_reports
+        found += contaminated
+    if "labelled" in updates:  # what was built from a dropped labelled solution goes with it
+        ids = {s.label_id for s in updates["labelled"]}
+        updates["injections"] = [i for i in t.injections if i.injection_id in ids]
+        updates["mc_labels"] = [m for m in t.mc_labels if m.solution_id in ids]
+    return replace(t, rejects=rejects, reports=reports, contamination=found, ran=t.ran + ["filter"], **updates)
+
+
+STAGE = Stage(
+    name="filter", order=1000, step=filter_step, config=FilterStage,
+    writes=(Collection("contamination", Contamination, by_seed=False),),
+    releases=(Release("contamination", lambda ctx, t: t.contamination,
+                      when=lambda r: r.stages.filter.decontaminate is not None),),
+    citations={"near_dedup": ("minhash",), "decontaminate": ("gpt3-decontamination",)},
+)

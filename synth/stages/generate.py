@@ -10,14 +10,14 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from schemas import ChatMessage, Generation, Seed
+from schemas import ChatMessage, Generation, SeedProblem
 from synth import engine
 from synth.backends.base import ChatRequest, derive_seed
 from synth.cache import ResponseCache
 from synth.engine import Usage
 from synth.prompts import chat
-from synth.recipe import GenerateStage, ModelSpec
-from synth.stages.base import StageReport, StageResult, reject
+from synth.config import GenerateStage, ModelSpec
+from synth.stages.base import Collection, Stage, StageReport, StageResult, added, reject, with_cache
 
 
 def request_seed(build_seed: int, model_key: str, seed_id: str) -> int:
@@ -40,7 +40,7 @@ class GenerateSolutions:
         self.config, self.models, self.build_seed = config, models, build_seed
         self.cache, self.progress = cache, progress
 
-    def run(self, seeds: list[Seed]) -> tuple[StageResult[Generation], list[Usage]]:
+    def run(self, seeds: list[SeedProblem]) -> tuple[StageResult[Generation], list[Usage]]:
         t0 = time.perf_counter()
         report = StageReport(self.name, unit_in="problems", unit_out="solutions", n_in=len(seeds))
         rejects: list = []
@@ -53,7 +53,7 @@ class GenerateSolutions:
                     messages=prompt_messages(self.config.prompt, s.problem),
                     sampling=spec.sampling,
                     n=self.config.n,
-                    seed=request_seed(self.build_seed, key, s.seed_id),
+                    sampling_seed=request_seed(self.build_seed, key, s.seed_id),
                 )
                 for s in seeds
             ]
@@ -82,3 +82,29 @@ class GenerateSolutions:
         report.n_out = len(out)
         report.wall_seconds = time.perf_counter() - t0
         return StageResult(out, rejects, report), usages
+
+
+def generate_step(ctx, t):
+    r = ctx.recipe
+    result, usage = with_cache(ctx, lambda cache: GenerateSolutions(
+        r.stages.generate, r.models, r.random_seed, cache, ctx.progress).run(t.seeds))
+    return added(t, "generate", result, usage, generations=result.records)
+
+
+def _check(recipe) -> None:
+    models = recipe.stages.generate.models
+    if len(set(models)) != len(models):
+        raise ValueError("stages.generate.models names a model twice")
+
+
+STAGE = Stage(
+    name="generate", order=10, step=generate_step, config=GenerateStage,
+    reads=("seeds",), writes=(Collection("generations", Generation),),
+    models=lambda r: [("models", k) for k in r.stages.generate.models],
+    prompts=lambda r: [r.stages.generate.prompt],  # the MC rollouts continue the same prompt
+    templates=("solve_math", "solve_code", "respond"),
+    citations={"generate": ("vllm",)}, method_citations={"solve_math": ("math-shepherd",)},
+    announce=lambda ctx, t: (f"generating {ctx.recipe.stages.generate.n} solutions for each of {len(t.seeds)} "
+                             f"problems with {', '.join(ctx.recipe.stages.generate.models)}"),
+    check=_check,
+)

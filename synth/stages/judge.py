@@ -16,14 +16,16 @@ from collections import defaultdict
 from statistics import mean
 from typing import Optional
 
-from schemas import AspectRating, RatedCompletion, Seed, Solution
+from schemas import AspectRating, Comparison, RatedCompletion, SeedProblem, Solution
 from synth import engine
 from synth.backends.base import ChatRequest, derive_seed
 from synth.cache import ResponseCache
 from synth.engine import Usage
 from synth.prompts import chat
-from synth.recipe import JudgeStage, ModelSpec
-from synth.stages.base import StageReport, StageResult, reject
+from synth.config import JudgeStage, ModelSpec
+from synth import exports, suites
+from synth.stages.base import Collection, Release, Stage, StageReport, StageResult, added, reject, with_cache
+from synth.stages.judge_pairwise import JudgePairwise, reference_for
 
 
 def rating_schema(rationale_chars: int) -> dict:
@@ -37,10 +39,6 @@ def rating_schema(rationale_chars: int) -> dict:
     }
 
 
-def reference_for(seed: Seed, config: JudgeStage) -> str:
-    return seed.gold_answer if config.reference and seed.gold_answer else ""
-
-
 class JudgeRatings:
     name = "judge"
 
@@ -49,15 +47,15 @@ class JudgeRatings:
         self.config, self.models, self.build_seed = config, models, build_seed
         self.cache, self.progress = cache, progress
 
-    def _request(self, key: str, s: Solution, seed: Seed, aspect: str) -> ChatRequest:
+    def _request(self, key: str, s: Solution, seed: SeedProblem, aspect: str) -> ChatRequest:
         spec = self.models[key]
         return ChatRequest(
             messages=chat("judge_rating", aspect=aspect, instruction=seed.problem, response=s.text,
                           reference=reference_for(seed, self.config)),
-            sampling=spec.sampling, n=1, seed=derive_seed(f"{self.build_seed}:judge:{key}:{s.solution_id}:{aspect}"),
+            sampling=spec.sampling, n=1, sampling_seed=derive_seed(f"{self.build_seed}:judge:{key}:{s.solution_id}:{aspect}"),
             json_schema=rating_schema(self.config.max_rationale_chars))
 
-    def run(self, solutions: list[Solution], seeds: list[Seed]) -> tuple[StageResult[RatedCompletion], list[Usage]]:
+    def run(self, solutions: list[Solution], seeds: list[SeedProblem]) -> tuple[StageResult[RatedCompletion], list[Usage]]:
         t0 = time.perf_counter()
         by_seed = {s.seed_id: s for s in seeds}
         aspects = list(self.config.aspects)
@@ -98,3 +96,46 @@ class JudgeRatings:
         report.n_out = len(out)
         report.wall_seconds = time.perf_counter() - t0
         return StageResult(out, rejects, report), usages
+
+
+def judge_step(ctx, t):
+    r = ctx.recipe
+    cfg = r.stages.judge
+    judge = JudgeRatings if cfg.mode == "ratings" else JudgePairwise
+    result, usage = with_cache(ctx, lambda cache: judge(cfg, r.models, r.random_seed, cache, ctx.progress).run(
+        t.solutions, t.seeds))
+    if cfg.mode == "ratings":
+        return added(t, "judge", result, usage, rated=result.records)
+    return added(t, "judge", result, usage, comparisons=result.records)
+
+
+def _mode(mode: str):
+    return lambda recipe: recipe.stages.judge.mode == mode
+
+
+def _check(recipe) -> None:
+    st = recipe.stages
+    if st.pair is None or st.pair.method != st.judge.mode:
+        raise ValueError(f"stages.judge (mode {st.judge.mode}) needs stages.pair with method {st.judge.mode}: "
+                         f"otherwise its judgments decide nothing")
+
+
+def _announce(ctx, t) -> str:
+    cfg = ctx.recipe.stages.judge
+    what = "rating each completion" if cfg.mode == "ratings" else "comparing completions in both orders"
+    return f"{what} with {', '.join(cfg.models)}"
+
+
+STAGE = Stage(
+    name="judge", order=70, step=judge_step, config=JudgeStage, needs=("generate",),
+    reads=("solutions", "seeds"), writes=(Collection("rated", RatedCompletion), Collection("comparisons", Comparison)),
+    models=lambda r: [("models", k) for k in r.stages.judge.models],
+    prompts=lambda r: ["judge_rating" if r.stages.judge.mode == "ratings" else "judge_pairwise"],
+    templates=("judge_rating", "judge_pairwise"),
+    releases=(Release("ratings", lambda ctx, t: t.rated, when=_mode("ratings"), derive=suites.ratings),
+              Release("ultrafeedback", lambda ctx, t: exports.to_ultrafeedback(t.seeds, t.rated), when=_mode("ratings"),
+                      derive=suites.ultrafeedback, citations=("ultrafeedback",)),
+              Release("comparisons", lambda ctx, t: t.comparisons, when=_mode("pairwise"), derive=suites.comparisons)),
+    method_citations={"ratings": ("ultrafeedback",), "pairwise": ("mt-bench",)},
+    announce=_announce, check=_check,
+)

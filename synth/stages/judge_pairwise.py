@@ -18,15 +18,14 @@ from collections import defaultdict
 from itertools import combinations
 from typing import Optional
 
-from schemas import Comparison, PairwiseVerdict, Seed, Solution
+from schemas import Comparison, PairwiseVerdict, SeedProblem, Solution
 from synth import engine
 from synth.backends.base import ChatRequest, derive_seed
 from synth.cache import ResponseCache
 from synth.engine import Usage
 from synth.prompts import chat
-from synth.recipe import JudgeStage, ModelSpec
+from synth.config import JudgeStage, ModelSpec
 from synth.stages.base import StageReport, StageResult, reject
-from synth.stages.judge import reference_for
 
 
 def verdict_schema(rationale_chars: int) -> dict:
@@ -54,6 +53,11 @@ def pairs_to_compare(solutions: list[Solution], limit: Optional[int], build_seed
     return out
 
 
+
+def reference_for(seed: SeedProblem, config: JudgeStage) -> str:
+    return seed.gold_answer if config.reference and seed.gold_answer else ""
+
+
 class JudgePairwise:
     name = "judge"
 
@@ -62,16 +66,16 @@ class JudgePairwise:
         self.config, self.models, self.build_seed = config, models, build_seed
         self.cache, self.progress = cache, progress
 
-    def _request(self, key: str, first: Solution, second: Solution, seed: Seed) -> ChatRequest:
+    def _request(self, key: str, first: Solution, second: Solution, seed: SeedProblem) -> ChatRequest:
         spec = self.models[key]
         return ChatRequest(
             messages=chat("judge_pairwise", instruction=seed.problem, first=first.text, second=second.text,
                           reference=reference_for(seed, self.config)),
             sampling=spec.sampling, n=1,
-            seed=derive_seed(f"{self.build_seed}:pairwise:{key}:{first.solution_id}:{second.solution_id}"),
+            sampling_seed=derive_seed(f"{self.build_seed}:pairwise:{key}:{first.solution_id}:{second.solution_id}"),
             json_schema=verdict_schema(self.config.max_rationale_chars))
 
-    def run(self, solutions: list[Solution], seeds: list[Seed]) -> tuple[StageResult[Comparison], list[Usage]]:
+    def run(self, solutions: list[Solution], seeds: list[SeedProblem]) -> tuple[StageResult[Comparison], list[Usage]]:
         t0 = time.perf_counter()
         by_seed = {s.seed_id: s for s in seeds}
         candidates = pairs_to_compare(solutions, self.config.max_pairs_per_prompt, self.build_seed)

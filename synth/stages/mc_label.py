@@ -20,15 +20,16 @@ import time
 from collections import defaultdict
 from typing import Optional
 
-from schemas import ChatMessage, MCStepLabels, Solution
+from schemas import ChatMessage, LabelledSolution, MCStepLabels, Solution
 from synth import engine
 from synth.answers import answers_match, extract_answer
 from synth.inject.steps import wrong_calc_steps
 from synth.backends.base import ChatRequest, derive_seed
 from synth.cache import ResponseCache
 from synth.engine import Usage
-from synth.recipe import MCLabelStage, ModelSpec
-from synth.stages.base import StageReport, StageResult, reject
+from synth.config import MCLabelStage, ModelSpec
+from synth import labels, suites
+from synth.stages.base import Collection, Release, Stage, StageReport, StageResult, added, reject, with_cache
 from synth.stages.generate import prompt_messages
 
 
@@ -82,7 +83,7 @@ class MonteCarloStepLabels:
             ChatRequest(messages=prompt_messages(self.prompt, s.problem) + [
                 ChatMessage("assistant", prefix_text(s.steps, i))],
                 sampling=self.spec.sampling, n=self.config.rollouts, continue_final=True,
-                seed=derive_seed(f"{self.build_seed}:mc:{s.solution_id}:{i}"))
+                sampling_seed=derive_seed(f"{self.build_seed}:mc:{s.solution_id}:{i}"))
             for s, i in jobs
         ]
         completions, usage = engine.generate(self.name, self.spec, requests, cache=self.cache, progress=self.progress)
@@ -117,3 +118,36 @@ class MonteCarloStepLabels:
         report.n_out = len(out)
         report.wall_seconds = time.perf_counter() - t0
         return StageResult(out, rejects, report), [usage]
+
+
+def _completer(recipe) -> str:
+    return recipe.stages.mc_label.model or recipe.stages.generate.models[0]
+
+
+def mc_label_step(ctx, t):
+    r = ctx.recipe
+    cfg = r.stages.mc_label
+    result, usage = with_cache(ctx, lambda cache: MonteCarloStepLabels(
+        cfg, _completer(r), r.models, r.stages.generate.prompt, r.random_seed, cache, ctx.progress).run(t.solutions))
+    return added(t, "mc_label", result, usage, mc_labels=result.records,
+                 labelled=t.labelled + labels.from_mc(result.records))
+
+
+def _check(recipe) -> None:
+    prompt = recipe.stages.generate.prompt if recipe.stages.generate is not None else "solve_math"
+    if prompt != "solve_math":
+        raise ValueError(f"stages.mc_label labels a step by whether rollouts from it reach the gold answer, which "
+                         f"needs a final answer to check; the {prompt} prompt's completions have none "
+                         f"(every last step would be labelled wrong). Use stages.generate.prompt: solve_math")
+
+
+STAGE = Stage(
+    name="mc_label", order=30, step=mc_label_step, config=MCLabelStage, needs=("generate",),
+    reads=("solutions",), writes=(Collection("mc_labels", MCStepLabels), Collection("labelled", LabelledSolution)),
+    models=lambda r: [("model", _completer(r))],
+    releases=(Release("mc_labels", lambda ctx, t: t.mc_labels, derive=suites.mc_labels), *labels.LABELLED_RELEASES),
+    citations={"mc_label": ("math-shepherd",)},
+    announce=lambda ctx, t: (f"rolling out {ctx.recipe.stages.mc_label.rollouts} completions from each step of "
+                             f"{len(t.solutions)} solutions"),
+    check=_check,
+)

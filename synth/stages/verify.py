@@ -13,12 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional
 
-from schemas import Generation, Seed, Solution
+from schemas import Generation, SeedProblem, Solution
 from synth.answers import answers_match, read_answer
 from synth.code import checking_program, extract_code
-from synth.recipe import VerifyStage
+from synth.config import VerifyStage
 from synth.sandbox import Limits, require_isolation, run_program
-from synth.stages.base import StageReport, StageResult
+from synth import suites
+from synth.stages.base import Collection, Release, Stage, StageReport, StageResult, added
 
 
 def split_steps(text: str) -> list[str]:
@@ -45,7 +46,7 @@ class VerifyAnswers:
         self.limits = Limits(timeout_s=config.timeout_s, memory_mb=config.memory_mb,
                              cpu_seconds=max(1, int(config.timeout_s)))
 
-    def _math(self, g: Generation, seed: Seed) -> Check:
+    def _math(self, g: Generation, seed: SeedProblem) -> Check:
         """A solution cut off at max_tokens has only the answers it stated, not the last number it
         reached. One stating different answers is `ambiguous` when one of them is gold's (it is not
         correct, and not a fair rejected solution either), else plainly incorrect."""
@@ -61,7 +62,7 @@ class VerifyAnswers:
             return Check("incorrect", values[-1], error_detail=detail)
         return Check("correct" if answers_match(reading.answer, seed.gold_answer) else "incorrect", reading.answer)
 
-    def _code(self, g: Generation, seed: Seed) -> Check:
+    def _code(self, g: Generation, seed: SeedProblem) -> Check:
         code = extract_code(g.text, header=seed.problem)
         if code is None:
             return Check("no_answer", error_type="NoCode", error_detail="no Python code in the reply")
@@ -72,14 +73,14 @@ class VerifyAnswers:
             return Check("unverified", code, r.error_type, f"sandbox error: {r.stderr.strip()[-300:]}")
         return Check("incorrect", code, r.error_type, r.error_line or r.detail or r.error_type or r.status)
 
-    def check(self, g: Generation, seed: Seed) -> Check:
+    def check(self, g: Generation, seed: SeedProblem) -> Check:
         if not self.check_answers:
             return Check("unverified")
         if seed.tests is not None:
             return self._code(g, seed)
         return self._math(g, seed) if seed.gold_answer else Check("unverified")
 
-    def run(self, generations: list[Generation], seeds: list[Seed]) -> StageResult[Solution]:
+    def run(self, generations: list[Generation], seeds: list[SeedProblem]) -> StageResult[Solution]:
         t0 = time.perf_counter()
         by_id = {s.seed_id: s for s in seeds}
         report = StageReport(self.name, unit_in="solutions", unit_out="solutions", n_in=len(generations))
@@ -118,3 +119,18 @@ class VerifyAnswers:
         report.n_out = len(out)
         report.wall_seconds = time.perf_counter() - t0
         return StageResult(out, [], report)
+
+
+def verify_step(ctx, t):
+    r = ctx.recipe
+    result = VerifyAnswers(r.stages.verify, check_answers=r.stages.generate.prompt != "respond").run(
+        t.generations, t.seeds)
+    return added(t, "verify", result, solutions=result.records)
+
+
+STAGE = Stage(
+    name="verify", order=11, step=verify_step, config=VerifyStage, default=True, runs_with="generate",
+    reads=("generations", "seeds"), writes=(Collection("solutions", Solution),),
+    releases=(Release("solutions", lambda ctx, t: t.solutions, derive=suites.solutions),),
+    method_citations={"solve_math": ("gsm8k", "math-verify"), "solve_code": ("humaneval",)},
+)

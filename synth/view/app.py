@@ -151,7 +151,7 @@ def create_app(catalog_path: Path, reviewer: str = "") -> FastAPI:
         import yaml
 
         from synth.card import contamination_report, render_card
-        from synth.pipeline import PUBLISH_ORDER
+        from synth.registry import publish_order
 
         d = v.data(dataset, version)
         info = d.info
@@ -163,7 +163,7 @@ def create_app(catalog_path: Path, reviewer: str = "") -> FastAPI:
             from synth.access import diff
 
             changes = diff(v.catalog, f"{dataset}@{info['parent_version']}", d.ref)
-        card = _markdown(render_card(info, PUBLISH_ORDER[d.kind], changes))
+        card = _markdown(render_card(info, publish_order(d.kind), changes))
         recipe = yaml.safe_load(info["recipe_yaml"]) or {}
         summary = rv.summarize(v.catalog.reviews(dataset, version))
         return v.render("version.html", d=d, info=info, tables=tables, chart=funnel_chart(info["funnel"]),

@@ -102,7 +102,7 @@ class VersionData:
 
     def tables(self) -> list[dict[str, Any]]:
         """Each table with its rows (summed over split files), published first in the kind's order."""
-        from synth.pipeline import PUBLISH_ORDER
+        from synth.registry import KINDS
 
         by: dict[str, dict[str, Any]] = {}
         for f in self.info["files"]:
@@ -111,7 +111,7 @@ class VersionData:
             t["rows"] += f["rows"]
             t["bytes"] += f["bytes"]
             t["splits"].append(f["path"].rsplit("/", 1)[-1].split("-")[0])
-        order = PUBLISH_ORDER.get(self.kind, ())
+        order = KINDS[self.kind].publishes if self.kind in KINDS else ()
         return sorted(by.values(), key=lambda t: (not t["published"],
                                                   order.index(t["table"]) if t["table"] in order else 99, t["table"]))
 
