@@ -18,6 +18,7 @@ failures with unexpected counts and examples), so the catalog, the card and the 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -197,5 +198,5 @@ def _run(jobs: list[Batch], workers: int) -> list[dict[str, Any]]:
     from synth.shard_files import die_with_parent
 
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
-                             mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent) as pool:
+                             mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         return list(pool.map(check_batch, jobs))

@@ -19,9 +19,10 @@ from synth.paths import sha256_file
 ROW_GROUP = 50_000  # rows per Parquet row group of the version's files (the datasets viewer reads row groups)
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent: int) -> None:
     """A worker process ends when the build that started it dies (SIGKILL included), instead of
-    waiting for work forever (Linux: PR_SET_PDEATHSIG)."""
+    waiting for work forever (Linux: PR_SET_PDEATHSIG). A build killed while the worker was still
+    starting (before this ran) has already gone: the worker sees another parent and ends at once."""
     import ctypes
     import signal
 
@@ -29,6 +30,8 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
     except OSError:  # not Linux: the pool's own broken-pipe handling ends it later
         pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def default_workers(recipe) -> int:

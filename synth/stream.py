@@ -377,7 +377,7 @@ def run_chunks(ctx, submit: Optional[Submit] = None, in_flight: Optional[int] = 
             import multiprocessing
 
             pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=die_with_parent)
+                                       initializer=die_with_parent, initargs=(os.getpid(),))
             submit = lambda ref: pool.submit(stage_chunk, ctx, ref)  # noqa: E731
         else:
             submit = lambda ref: _Done(stage_chunk(ctx, ref, announce))  # noqa: E731
