@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Optional, Protocol
 
 import numpy as np
 
-from synth.filters.minhash import CHUNK, Bands, MinHasher, band_keys, ngram_hashes
+from synth.filters.minhash import CHUNK, Bands, MinHasher, near_pairs, ngram_hashes
 from synth.filters.text import TextView, with_hashes
 
 if TYPE_CHECKING:
@@ -117,16 +117,7 @@ class NearDedup:
     def decide(self, items: list[TextView]) -> list[Drop]:
         n_early = len(self.earlier_ids)
         sigs = np.concatenate([self.earlier_sigs, self.hasher.signatures(with_hashes(items))])
-        keys = band_keys(sigs, self.bands)
-        first = np.empty(keys.shape, dtype=np.int64)
-        for j in range(keys.shape[1]):
-            _, where, inverse = np.unique(keys[:, j], return_index=True, return_inverse=True)
-            first[:, j] = where[inverse]
-        rows, cols = np.nonzero(first[n_early:] < np.arange(n_early, len(sigs))[:, None])
-        pairs = np.unique(np.stack([rows + n_early, first[rows + n_early, cols]], axis=1), axis=0)
-        sim = (sigs[pairs[:, 0]] == sigs[pairs[:, 1]]).mean(axis=1) if len(pairs) else np.zeros(0)
-        near = pairs[sim >= self.threshold]
-        near_sim = sim[sim >= self.threshold]
+        near, near_sim = near_pairs(sigs, self.bands, n_early, self.threshold)
         by_record: dict[int, list[tuple[float, int]]] = {}
         for (i, c), j in zip(near.tolist(), near_sim.tolist()):
             by_record.setdefault(i, []).append((j, c))

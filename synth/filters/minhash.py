@@ -124,3 +124,18 @@ def band_keys(signatures: np.ndarray, bands: Bands, chunk: int = 4096) -> np.nda
         keys = (rows * _POS64[None, None, : bands.r]).sum(axis=2, dtype=np.uint64)
         out[s:s + chunk] = (keys ^ (keys >> np.uint64(29))).view(np.int64)
     return out
+
+
+def near_pairs(sigs: np.ndarray, bands: Bands, start: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each record from `start` on paired with the first earlier record it shares a band with, where
+    their estimated Jaccard similarity reaches `threshold`: (pairs (later, earlier), similarities).
+    One candidate per band, the earliest, so the work grows with the records, not their pairs."""
+    keys = band_keys(sigs, bands)
+    first = np.empty(keys.shape, dtype=np.int64)
+    for j in range(keys.shape[1]):
+        _, where, inverse = np.unique(keys[:, j], return_index=True, return_inverse=True)
+        first[:, j] = where[inverse]
+    rows, cols = np.nonzero(first[start:] < np.arange(start, len(sigs))[:, None])
+    pairs = np.unique(np.stack([rows + start, first[rows + start, cols]], axis=1), axis=0)
+    sim = (sigs[pairs[:, 0]] == sigs[pairs[:, 1]]).mean(axis=1) if len(pairs) else np.zeros(0)
+    return pairs[sim >= threshold], sim[sim >= threshold]

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from synth.filters.blocks import Drop, ExactDedup, NearDedup, text_key
-from synth.filters.minhash import band_keys
+from synth.filters.minhash import near_pairs
 from synth.filters.text import TextView, with_hashes
 
 
@@ -157,15 +157,7 @@ class StreamNearDedup:
         n_prev = len(self.ids)
         new_sigs = self.hasher.signatures(with_hashes(items))
         sigs = np.concatenate([self.sigs, new_sigs]) if n_prev else new_sigs
-        keys = band_keys(sigs, self.bands)
-        first = np.empty(keys.shape, dtype=np.int64)
-        for j in range(keys.shape[1]):
-            _, where, inverse = np.unique(keys[:, j], return_index=True, return_inverse=True)
-            first[:, j] = where[inverse]
-        rows, cols = np.nonzero(first[n_prev:] < np.arange(n_prev, len(sigs))[:, None])
-        pairs = np.unique(np.stack([rows + n_prev, first[rows + n_prev, cols]], axis=1), axis=0)
-        sim = (sigs[pairs[:, 0]] == sigs[pairs[:, 1]]).mean(axis=1) if len(pairs) else np.zeros(0)
-        near, near_sim = pairs[sim >= self.threshold], sim[sim >= self.threshold]
+        near, near_sim = near_pairs(sigs, self.bands, n_prev, self.threshold)
         by_record: dict[int, list[tuple[float, int]]] = {}
         for (i, c), j in zip(near.tolist(), near_sim.tolist()):
             by_record.setdefault(i, []).append((j, c))
