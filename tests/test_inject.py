@@ -18,6 +18,7 @@ from synth.inject.propagate import Implausible, propagate
 from synth.inject.steps import first_change, step_is_wrong
 from synth.recipe import ERROR_TYPES, FileSeeds, InjectStage
 from synth.seeds import gold_solution_steps, load_file_seeds
+from synth.stages.base import StageReport
 from synth.stages.inject import InjectErrors
 from tests.conftest import GSM8K_TRAIN
 
@@ -230,6 +231,10 @@ def test_counting_errors_leave_an_item_or_an_end_out():
     assert "step 1: 18 left out of '30 + 18 + 11 = 59'" in details and not any("twice" in d for d in details)
     assert [e.steps for e in _candidates("counting", ["So there are 142 - 15 + 1 = 128 multiples."])] == [
         ["So there are 142 - 15 = 128 multiples."]]
+    # a labelled term leaves with its label: never "256 goldfish + 32 guppies" relabelled as suckers
+    left = {e.steps[0] for e in _candidates("counting", ["He has 256 goldfish + 64 suckers + 32 guppies = 352 fish."])}
+    assert left == {"He has 64 suckers + 32 guppies = 352 fish.", "He has 256 goldfish + 32 guppies = 352 fish.",
+                    "He has 256 goldfish + 64 suckers = 352 fish."}
 
 
 def test_operator_error_recomputes_with_the_wrong_operation():
@@ -241,6 +246,17 @@ def test_missing_step_drops_a_step_and_labels_its_first_consumer():
     edit, steps = _apply("missing_step")
     assert steps == ["Natalia sold 48+48 = 96 clips altogether in April and May.", "The answer is 96."]
     assert edit.label == 0 and first_change(gold_solution_steps(NATALIA), steps).corrupted == 0
+
+
+def test_a_solution_whose_first_step_is_left_out_does_not_open_with_so():
+    from synth.inject.operators import without_leading_connective
+    assert without_leading_connective("So, she has 48 - 10 = 38 left.") == "She has 48 - 10 = 38 left."
+    assert without_leading_connective("**Step 1:** Then we add 3 + 4 = 7.") == "**Step 1:** We add 3 + 4 = 7."
+    assert without_leading_connective("Second, so what") == "Second, so what"
+    assert without_leading_connective("Someone has 3 + 4 = 7.") == "Someone has 3 + 4 = 7."
+    steps = ["Mia has 12 + 8 = 20 apples.", "So, she gives away 20 - 5 = 15 apples.", "The answer is 15."]
+    edits = _candidates("missing_step", steps, "Mia has 12 red and 8 green apples. She gives 5 away. How many are left?")
+    assert [e.steps[0] for e in edits if e.step == 0] == ["She gives away 20 - 5 = 15 apples."]
 
 
 def test_counting_and_conversion_and_context_values():
@@ -549,6 +565,22 @@ def test_a_broken_source_is_never_corrupted(steps, finish, reason):
     assert InjectErrors(InjectStage(sources=["samples"]), build_seed=5).run([NATALIA], [_solution(ok)]).records
     again = ok[:2] + ["The answer is 72.", "**The answer is 72.**"]  # the answer said twice is not going on
     assert InjectErrors(InjectStage(sources=["samples"]), build_seed=5).run([NATALIA], [_solution(again)]).records
+
+
+def test_the_teacher_is_never_given_a_broken_source():
+    """inject_llm refuses the same sources as the rule stage, before any request is made."""
+    from synth.recipe import InjectLLMStage, OpenAIModel
+    from synth.stages.inject import injection_sources
+    from synth.stages.inject_llm import InjectErrorsLLM
+
+    spec = OpenAIModel(backend="openai", model="teacher", base_url="http://127.0.0.1:9/v1")
+    stage = InjectErrorsLLM(InjectLLMStage(model="t", sources=["samples"], max_per_source=2), {"t": spec}, 1)
+    cut = _solution(["Natalia sold 48/2 = 24 clips in May.", "She sold 48+24 = 72 clips. The answer is 72."], "length")
+    report, rejects = StageReport("inject_llm", "solutions", "injections", 1), []
+    assert stage.plan(injection_sources(["samples"], [NATALIA], [cut]), report, rejects) == []
+    assert [r.reason for r in rejects] == ["source_cut_off"]
+    whole = _solution(["Natalia sold 48/2 = 24 clips in May.", "She sold 48+24 = 72 clips.", "The answer is 72."])
+    assert len(stage.plan(injection_sources(["samples"], [NATALIA], [whole]))) == 2
 
 
 def test_an_earlier_step_value_is_a_recent_value_of_the_same_kind():

@@ -215,7 +215,8 @@ def test_llm_typed_injection_recipe(prefect_harness, tmp_path):
     tried = sum(v.get("tried", 0) for v in stage["breakdown"].values())
     assert tried == 16 and stage["n_out"] == len(records)
     # ...and every other attempt, the embedded model's own, is kept or dropped with the check it failed.
-    source_drops = ("source_answer_mismatch", "no_error_injected")  # per source, not per attempt
+    source_drops = ("source_answer_mismatch", "source_cut_off", "source_placeholder_answer", "source_no_stated_answer",
+                    "source_goes_on_after_answer", "no_error_injected")  # per source, not per attempt
     assert tried == len(records) + sum(n for k, n in stage["dropped"].items() if k not in source_drops)
     usage = next(u for u in summary.usage if u["stage"] == "inject_llm")
     assert usage["cache_hits"] == 1 and usage["requests"] == 16

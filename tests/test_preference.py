@@ -40,8 +40,8 @@ def rated(s: Solution, per_aspect: list[int], judges: tuple[str, ...] = ("j1",))
                            aspect_scores=scores, score=sum(scores.values()) / len(scores))
 
 
-def run_pairs(config: PairStage, solutions=(), ratings=(), comparisons=(), seeds=SEEDS, prompt="respond"):
-    stage = PairPreferences(config, GenerateStage(prompt=prompt), build_seed=1)
+def run_pairs(config: PairStage, solutions=(), ratings=(), comparisons=(), seeds=SEEDS, prompt="respond", build_seed=1):
+    stage = PairPreferences(config, GenerateStage(prompt=prompt), build_seed=build_seed)
     return stage.run(list(seeds), list(solutions), list(ratings), list(comparisons))
 
 
@@ -131,6 +131,21 @@ def test_rejected_is_a_whole_solution_that_states_a_wrong_answer():
     detail = next(r.detail for r in result.rejects if r.record_id == "q1")
     assert "1 cut off" in detail and "2 finished without stating an answer" in detail
     assert result.report.breakdown["rejected"] == {"wrong_answer": 1}
+
+
+def test_pairs_of_one_problem_spread_over_its_solutions():
+    """Two pairs from two correct and two wrong samples use all four, never one chosen text twice."""
+    seeds = [replace(SEEDS[0], gold_answer="3")]
+    good2 = "She has 2 + 1 = 3 apples.\nThe answer is 3."
+    wrong2 = "She has 1 + 3 = 4 apples.\nThe answer is 4."
+    sols = [math_solution("q0", 0, GOOD, correct=True), math_solution("q0", 1, good2, correct=True),
+            math_solution("q0", 2, STATED_WRONG, correct=False), math_solution("q0", 3, wrong2, correct=False)]
+    for build_seed in range(6):  # whatever order the shuffle gives
+        result = run_pairs(PairStage(method="verified", max_pairs_per_problem=2), sols, seeds=seeds,
+                           prompt="solve_math", build_seed=build_seed)
+        chosen = [p.chosen_solution_id for p in result.records]
+        rejected = [p.rejected_solution_id for p in result.records]
+        assert sorted(chosen) == ["q0-s0", "q0-s1"] and sorted(rejected) == ["q0-s2", "q0-s3"]
 
 
 # Correct final answers that a chosen solution still may not have, each with the flaw that bars it.

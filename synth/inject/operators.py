@@ -650,6 +650,25 @@ class UnitConversionError:
 ORDINAL_COUNTS = {3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
 
 
+def _term_span(text: str, c: Calc, k: int) -> tuple[int, int]:
+    """The span of the k-th term of a sum with the words that label it (`+ 64 suckers` in `256 goldfish
+    + 64 suckers + 32 guppies`), so leaving it out never moves one term's label onto another."""
+    terms, ops = c.operands, [t for t in c.lhs if t.kind == "op"]
+    if k == 0:
+        return terms[0].start, terms[1].start
+    s = ops[k - 1].start
+    if k + 1 < len(terms):
+        e = ops[k].start
+    else:
+        eq = text.rfind("=", terms[k].end, c.result.start)
+        e = eq if eq >= 0 else terms[k].end
+    while s > terms[k - 1].end and text[s - 1] == " ":
+        s -= 1
+    while e > terms[k].end and text[e - 1] == " ":
+        e -= 1
+    return s, e
+
+
 class CountingError:
     """Miscounting: one item of a sum of several is left out, or a count of the numbers from a to b
     is taken as b - a, without the + 1 for counting both ends."""
@@ -672,7 +691,7 @@ class CountingError:
             counted = re.search(rf"\b(?:{len(terms)}|{ORDINAL_COUNTS.get(len(terms), '-')})\b", outside, re.IGNORECASE)
             if all(o.op == "+" for o in ops) and len(terms) >= 3 and not counted:  # an item left out
                 for k in range(len(terms)):
-                    s, e = (terms[k - 1].end, terms[k].end) if k else (terms[0].start, terms[1].start)
+                    s, e = _term_span(text, c, k)
                     steps = list(src.steps)
                     steps[i] = text[:s] + text[e:]
                     out.append(Edit(steps, step=i, start=c.start, label=i,
@@ -721,12 +740,34 @@ class MissingStepError:
                              if any(t.value == r for t in src.maths[j].numbers)), None)
             if consumer is None or not any(t.value == r for calc in src.maths[consumer].calcs for t in calc.operands):
                 continue
-            steps = src.steps[:k] + renumbered(src.steps[k + 1:], step_marker(src.steps[k]))
+            later = renumbered(src.steps[k + 1:], step_marker(src.steps[k]))
+            if k == 0:
+                later[0] = without_leading_connective(later[0])
+            steps = src.steps[:k] + later
             out.append(Edit(steps, step=k, start=0, label=consumer - 1, subst={r: before},
                             origins={r: frozenset(t.value for t in c.operands)},
                             detail=f"step {k + 1} ('{src.steps[k]}') left out; later steps use "
                                    f"{_show(before)} instead of {_show(r)}"))
         return out
+
+
+_CONNECTIVE = re.compile(r"(?:So|Then|Therefore|Thus|Hence|Next|Now|After that|This means|That means),?\s+(?=\w)")
+
+
+def without_leading_connective(text: str) -> str:
+    """`So, she has ...` opening a solution whose first step was left out reads as the seam it is: a
+    solver who never wrote that step starts with the next one's claim, not with its `So`."""
+    mark = step_marker(text)
+    if mark is not None and mark.kind == "ordinal":
+        return text
+    head = 0 if mark is None else mark.end
+    while head < len(text) and text[head] in " \t:.)-–*_#>":
+        head += 1
+    m = _CONNECTIVE.match(text, head)
+    if m is None:
+        return text
+    rest = text[m.end():]
+    return text[:head] + rest[:1].upper() + rest[1:]
 
 
 def renumbered(later: list[str], removed) -> list[str]:

@@ -29,7 +29,7 @@ from synth.config import InjectLLMStage, ModelSpec
 from synth import labels
 from synth.stages.base import Stage, StageReport, StageResult, added, reject, with_cache
 from synth.stages.inject import (INJECTED, INJECTIONS, Source, injection_sources, pick_types, samples_need_generate,
-                                 source_key)
+                                 source_flaw, source_key)
 
 
 def injection_schema(n_steps: int) -> dict:
@@ -110,6 +110,11 @@ class InjectErrorsLLM:
         answer does not check out is dropped (into `report` and `rejects` when given)."""
         jobs: list[tuple[Source, str, str]] = []
         for src in sources:
+            flaw = source_flaw(src.steps, src.finished)  # the same sources as the rule-made errors refuse
+            if flaw is not None:
+                if report is not None:
+                    reject(report, rejects, src.key, flaw[0], flaw[1], src.seed)
+                continue
             answer = extract_answer("\n".join(src.steps))
             if not answers_match(answer, src.seed.gold_answer):
                 if report is not None:

@@ -184,7 +184,7 @@ class PairPreferences:
                    "every correct solution is the same response (or program) as every incorrect one", seed)
             return []
         rng.shuffle(combos)
-        made = combos[: self.config.max_pairs_per_problem]
+        made = _spread(combos, self.config.max_pairs_per_problem)
         report.count("rejected", "wrong_answer", len(made))
         return [self._pair(seed, c, w, score_chosen=1.0, score_rejected=0.0, chosen_answer=c.extracted_answer,
                            rejected_answer=w.extracted_answer) for c, w in made]
@@ -231,6 +231,23 @@ class PairPreferences:
         rng.shuffle(chosen)
         return [self._pair(seed, self.by_id[c.winner_id], self.by_id[c.loser_id], verdicts=list(c.verdicts))
                 for c in chosen[: self.config.max_pairs_per_problem]]
+
+
+def _spread(combos: list, limit: int) -> list:
+    """Up to `limit` (chosen, rejected) pairs, each new one reusing as few already paired solutions as
+    it can: with four correct and four wrong samples, two pairs are two different chosen solutions
+    against two different rejected ones, not one chosen text repeated (a trainer sees a repeated
+    chosen twice as often, for no reason but how the samples fell)."""
+    made: list = []
+    used: dict[str, int] = {}
+    pool = list(combos)
+    while pool and len(made) < limit:
+        k = min(range(len(pool)), key=lambda k: used.get(pool[k][0].solution_id, 0) + used.get(pool[k][1].solution_id, 0))
+        c, w = pool.pop(k)
+        made.append((c, w))
+        used[c.solution_id] = used.get(c.solution_id, 0) + 1
+        used[w.solution_id] = used.get(w.solution_id, 0) + 1
+    return made
 
 
 class ScreenChosen:
