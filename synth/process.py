@@ -4,7 +4,8 @@ A verified pair teaches a trainer that its chosen solution is preferred, step by
 its last number: a chosen solution that writes `7 / 12 = 0.875` on its way to the right answer
 teaches the false computation too. So a correct answer is necessary, not sufficient, for a solution
 to be chosen (or released as correct): every computation it writes must hold, nothing after its
-final answer may contradict it, it must have finished, and it must state the answer in the form its
+final answer may contradict it or go on past it, it must have finished, a written computation must
+give its answer where the prompt asks for the work, and it must state the answer in the form its
 prompt asks for, with no template `The answer is N` beside its answer. Each failure is a named flaw; a solution with any flaw is
 kept in `rejects`, never chosen.
 
@@ -22,8 +23,8 @@ from typing import Optional
 from synth.answers import AnswerReading, answers_match, read_answer, value_of
 from synth.inject.arith import parse_step
 
-FLAWS = ("cut_off", "no_stated_answer", "false_computation", "contradiction_after_answer", "answer_not_in_asked_form",
-         "placeholder_answer")
+FLAWS = ("cut_off", "no_stated_answer", "false_computation", "contradiction_after_answer", "goes_on_after_answer",
+         "answer_not_in_asked_form", "answer_not_worked_out", "placeholder_answer")
 # `The answer is N.` copied from the prompt's instruction: a template, not an answer, beside the real one
 _PLACEHOLDER = re.compile(r"\banswer\s+is\s*:?\s*\**N\b(?!\w)")
 
@@ -93,6 +94,38 @@ def _contradictions(text: str, reading: AnswerReading) -> list[str]:
     return out
 
 
+# A line after the final answer that only says it again (`The answer is 8.` twice, `#### 8`)
+_RESTATED = re.compile(r"^\W*(?:(?:so|thus|therefore|hence)\W+)?(?:the\s+)?(?:final\s+)?answer\s+is\b[^=]*$|^\s*####[^=]*$",
+                       re.IGNORECASE)
+
+
+def goes_on_after_answer(text: str, reading: AnswerReading) -> Optional[str]:
+    """What a solution writes after its first final-answer statement besides saying the answer again
+    (the whole solution written a second time, `Then 98 + 2 = 100`, more reasoning); None when
+    nothing. A worked solution ends at its answer: what follows is noise a trainer learns to copy."""
+    after = text[reading.statements[0].end:]
+    rest_of_line, _, later = after.partition("\n")
+    later = "\n".join(ln for ln in later.splitlines() if not _RESTATED.match(ln.replace("**", "")))
+    # more lines, or more numbers on its line (`The answer is 98. Then 98 + 2 = 100`); not `$ dollars.`
+    # or `I hope it is correct.`
+    if re.search(r"[A-Za-z0-9]", later) or re.search(r"\d", re.sub(r"\\boxed\s*\{[^{}]*\}", "", rest_of_line)):
+        return f"text after the final answer: {after.strip()[:80]!r}"
+    return None
+
+
+# Prompts that ask for the work written out, one calculation per line: a solution to them whose
+# answer no written computation gives (`So, Lena now has 2 apples.`, a bare `The answer is 2.`) may
+# have the right number by luck, and a chosen solution teaches its method, not only its number.
+_ASKS_FOR_WORK = {"solve_math"}
+
+
+def _worked_out(text: str, reading: AnswerReading) -> bool:
+    """Whether a written computation before the first final-answer statement results in the answer."""
+    before = text[:reading.statements[0].end]
+    return any(answers_match(c.result.text, reading.answer or "")
+               for line in before.splitlines() for c in parse_step(line).calcs)
+
+
 def _in_asked_form(text: str, reading: AnswerReading, prompt: str) -> Optional[str]:
     """None when the solution ends with the final-answer line its prompt asks for; else why not."""
     form = _ASKED_FORM.get(prompt)
@@ -127,6 +160,10 @@ def process_flaws(text: str, finish_reason: str, prompt: str) -> list[Flaw]:
         if contradicting:
             flaws.append(Flaw("contradiction_after_answer",
                               f"after the answer {reading.answer}: " + "; ".join(contradicting[:5])))
+        elif (more := goes_on_after_answer(text, reading)) is not None:
+            flaws.append(Flaw("goes_on_after_answer", more))
+        if prompt in _ASKS_FOR_WORK and not _worked_out(text, reading):
+            flaws.append(Flaw("answer_not_worked_out", f"no written computation gives the answer {reading.answer!r}"))
         form = _in_asked_form(text, reading, prompt)
         if form:
             flaws.append(Flaw("answer_not_in_asked_form", form))

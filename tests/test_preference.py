@@ -153,7 +153,13 @@ UNCLEAN = [
     ("She has 7 / 12 = 0.875 of a pie, so 1 + 2 = 3.\nThe answer is 3.", "false_computation"),
     ("Solve the equation: 1 = 3. So 1 + 2 = 3.\nThe answer is 3.", "false_computation"),
     ("She has 1 + 2 = 3 apples.\nThe answer is 3.\nCheck: 3 x 2 = 6 apples in all.", "contradiction_after_answer"),
-    ("She has 1 + 2 = 3 apples.\nThe answer is 3.\nShe is happy now.", "answer_not_in_asked_form"),
+    ("She has 1 + 2 = 3 apples.\nThe answer is 3.\nShe is happy now.", "goes_on_after_answer"),
+    # blind read r3: the whole solution written a second time after its answer
+    ("She has 1 + 2 = 3 apples.\nThe answer is 3.\n\nShe has 1 + 2 = 3 apples.\nThe answer is 3.", "goes_on_after_answer"),
+    # blind read r3: the right number with no computation that gives it (`So, Lena now has 2 apples.`)
+    ("She has 3 apples now.\nThe answer is 3.", "answer_not_worked_out"),
+    ("She has 1 + 1 = 2 apples and 3 friends.\nThe answer is 3.", "answer_not_worked_out"),
+    ("She has 1 + 2 = 3 apples.\nThe answer is: 3 apples, she said happily to everyone.", "answer_not_in_asked_form"),
     ("She has 1 + 2 = 3 apples.", "no_stated_answer"),  # finished, and read as 3, but never stated
     ("She has 1 + 2 = 3 apples.\nSo she has 3 apples in her bag and", "cut_off"),
     ("She has 1 + 2 = 3 apples.\nThe answer is 3.", "cut_off"),

@@ -10,7 +10,6 @@ would write; the result is then checked (synth.inject.checks) and kept only if e
 from __future__ import annotations
 
 import random
-import re
 import time
 from dataclasses import dataclass, replace
 from typing import Optional
@@ -21,7 +20,7 @@ from synth.inject.checks import failed_check
 from synth.inject.operators import OPERATORS, SourceSolution
 from synth.inject.propagate import Implausible, propagate
 from synth.inject.steps import repeated_line, restated_old_value, value_combined_with_itself
-from synth.process import _PLACEHOLDER
+from synth.process import _PLACEHOLDER, goes_on_after_answer
 from synth.config import InjectStage
 from synth.seeds import gold_solution_steps
 from synth import labels, suites
@@ -61,10 +60,6 @@ def injection_sources(sources: list[str], seeds: list[SeedProblem], solutions: l
     return out
 
 
-_RESTATED = re.compile(r"^\W*(?:(?:so|thus|therefore|hence)\W+)?(?:the\s+)?(?:final\s+)?answer\s+is\b[^=]*$|^\s*####[^=]*$",
-                       re.IGNORECASE)
-
-
 def source_flaw(steps: list[str], finished: bool) -> Optional[tuple[str, str]]:
     """(reason, detail) when a solution with the right answer is still no correct worked solution to
     corrupt: cut off, carrying the prompt's template `The answer is N`, stating no answer, or going on
@@ -78,15 +73,9 @@ def source_flaw(steps: list[str], finished: bool) -> Optional[tuple[str, str]]:
     reading = read_answer(text, finished=True)
     if reading.status in ("none", "ambiguous"):
         return "source_no_stated_answer", f"no single final answer ({reading.status})"
-    if reading.status == "stated":  # (a last sentence that says the answer in words is read as its last number)
-        after = text[reading.statements[0].end:]
-        rest_of_line, _, later = after.partition("\n")
-        # the answer stated again (`The answer is 8.` twice; the reading is not ambiguous) is no going on
-        later = "\n".join(ln for ln in later.splitlines() if not _RESTATED.match(ln.replace("**", "")))
-        # more lines, or more numbers on its line (`The answer is 98. Then 98 + 2 = 100`); not `$ dollars.`
-        # or `I hope it is correct.`
-        if re.search(r"[A-Za-z0-9]", later) or re.search(r"\d", re.sub(r"\\boxed\s*\{[^{}]*\}", "", rest_of_line)):
-            return "source_goes_on_after_answer", f"text after the final answer: {after.strip()[:80]!r}"
+    # (a last sentence that says the answer in words is read as its last number)
+    if reading.status == "stated" and (more := goes_on_after_answer(text, reading)) is not None:
+        return "source_goes_on_after_answer", more
     return None
 
 
