@@ -129,6 +129,12 @@ class PreferencePair:
     chosen_length: int  # characters
     rejected_length: int
 
+    def text_view(self) -> tuple[str, str, list[str]]:
+        """What dedup and decontamination see (record id, prompt, responses): the user turns, and
+        the last turn of each response."""
+        prompt = "\n".join(m.content for m in self.prompt if m.role == "user")
+        return self.pair_id, prompt, [self.chosen[-1].content, self.rejected[-1].content]
+
 
 @dataclass(frozen=True)
 class Reject:
@@ -212,6 +218,10 @@ class LabelledSolution:
     error_type: Optional[str] = None
     error_detail: str = ""
 
+    def text_view(self) -> tuple[str, str, list[str]]:
+        """What dedup and decontamination see: the problem, and the steps as one response."""
+        return self.label_id, self.problem, ["\n".join(self.steps)]
+
 
 @dataclass(frozen=True)
 class MCStepLabels:
@@ -263,30 +273,9 @@ class Critique:
     final_answer_correct: bool
     critique: str  # the verdicts rendered as text, the training target
 
-
-@dataclass(frozen=True)
-class Refinement:
-    """A solution revised by a refiner model given a critique (or, for the baseline, no critique), the
-    revision checked as any solution is (answer against gold, or the tests in the sandbox): a critique
-    is worth what its revision does (RealCritic, Tang et al. 2025; CTRL, Xie et al. 2025)."""
-
-    refinement_id: str
-    seed_id: str
-    target_id: str  # the solution revised
-    problem: str
-    solution: str  # as the refiner saw it (numbered steps, or the program)
-    solution_correct: bool
-    critique_id: Optional[str]  # None: the no-critique baseline
-    critique: str  # empty for the baseline
-    critic_model: str  # empty for the baseline
-    refiner_model: str
-    revision: str
-    finish_reason: str  # the revision's: a revision cut off at max_tokens has only the answers it stated
-    revision_answer: Optional[str]  # the final answer read, or the program extracted
-    revision_status: str  # correct | incorrect | no_answer | ambiguous
-    revision_correct: bool
-    outcome: str  # fixed | broke | kept_correct | still_incorrect
-    utility: int  # +1 fixed, -1 broke, 0 otherwise: the critique's measured effect on this solution
+    def text_view(self) -> tuple[str, str, list[str]]:
+        """What dedup and decontamination see: the problem, then the steps judged and the critique."""
+        return self.critique_id, self.problem, ["\n".join(self.steps), self.critique]
 
 
 # ---- export formats (what trainers load) ----------------------------------------------------------
@@ -302,6 +291,10 @@ class ProcessBenchRecord:
     final_answer_correct: bool
     label: int
     seed_id: str  # the seed (problem) it comes from: splits group by it, trainers can too
+
+    def text_view(self) -> tuple[str, str, list[str]]:
+        """As a LabelledSolution is seen (the labelled solutions are released in this table)."""
+        return self.id, self.problem, ["\n".join(self.steps)]
 
 
 @dataclass(frozen=True)
@@ -427,3 +420,10 @@ class CodeCritique:
 
 
 Seed = SeedProblem  # the old name, kept importable for code written before the rename
+
+
+def __getattr__(name: str):
+    """A record a kind declares in its own module (schemas/<kind>.py), under its old address here."""
+    from schemas.spec import declared_name
+
+    return declared_name(name, __name__)

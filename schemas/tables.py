@@ -1,10 +1,13 @@
-"""Arrow schemas of the stored tables and the one conversion between records and Arrow."""
+"""Arrow schemas of the shared records' tables, and the one conversion between records and Arrow.
+
+A dataset kind's own tables are declared in its module (schemas/<kind>.py, `TABLE_SPECS`); `TABLES`
+holds them all, collected when the package is imported (schemas/__init__.py, schemas/spec.py).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Any, Type
+from typing import Any
 
 import pyarrow as pa
 
@@ -15,7 +18,6 @@ from schemas.records import (
     Comparison,
     DPORecord,
     RatedCompletion,
-    Refinement,
     UltraFeedbackRecord,
     Critique,
     CritiqueSFTRecord,
@@ -29,8 +31,10 @@ from schemas.records import (
     SeedProblem,
     Solution,
 )
-
-_MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+from schemas.spec import MESSAGES as _MESSAGES
+from schemas.spec import STEPS as _STEPS
+from schemas.spec import TableSpec
+from schemas.spec import arrow_schema as _schema
 
 SEED_SCHEMA = pa.schema(
     [
@@ -75,18 +79,12 @@ REJECT_SCHEMA = pa.schema(
     ]
 )
 
-_STEPS = pa.list_(pa.string())
-
 CONTAMINATION_SCHEMA = pa.schema([
     pa.field("record_id", pa.string(), nullable=False), pa.field("collection", pa.string(), nullable=False),
     pa.field("benchmark", pa.string(), nullable=False), pa.field("benchmark_id", pa.string(), nullable=False),
     pa.field("ngram", pa.string(), nullable=False), pa.field("matched_ngrams", pa.int32(), nullable=False),
     pa.field("record_ngrams", pa.int32(), nullable=False),
 ])
-
-
-def _schema(*fields: tuple[str, pa.DataType, bool]) -> pa.Schema:
-    return pa.schema([pa.field(name, typ, nullable=nullable) for name, typ, nullable in fields])
 
 
 INJECTION_SCHEMA = _schema(
@@ -147,16 +145,6 @@ CODE_CRITIQUE_SCHEMA = _schema(
     ("sample_index", pa.int32(), False), ("critique", pa.string(), False), ("verdict", pa.bool_(), False),
 )
 
-REFINEMENT_SCHEMA = _schema(
-    ("refinement_id", pa.string(), False), ("seed_id", pa.string(), False), ("target_id", pa.string(), False),
-    ("problem", pa.string(), False), ("solution", pa.string(), False), ("solution_correct", pa.bool_(), False),
-    ("critique_id", pa.string(), True), ("critique", pa.string(), False), ("critic_model", pa.string(), False),
-    ("refiner_model", pa.string(), False), ("revision", pa.string(), False), ("finish_reason", pa.string(), False),
-    ("revision_answer", pa.string(), True),
-    ("revision_status", pa.string(), False), ("revision_correct", pa.bool_(), False), ("outcome", pa.string(), False),
-    ("utility", pa.int32(), False),
-)
-
 # ---- preference ----------------------------------------------------------------------------------
 
 ASPECTS = ("instruction_following", "honesty", "truthfulness", "helpfulness")  # UltraFeedback's four
@@ -199,66 +187,53 @@ ULTRAFEEDBACK_SCHEMA = _schema(
 )
 
 
-@dataclass(frozen=True)
-class TableSpec:
-    """A stored table: its name (also the dataset config name), record type and Arrow schema."""
+BASE_TABLES: tuple[TableSpec, ...] = (
+    TableSpec("seeds", SeedProblem, SEED_SCHEMA, "Problems with gold step-by-step solutions and answers."),
+    TableSpec("solutions", Solution, SOLUTION_SCHEMA, "Sampled solutions with answer-check labels."),
+    TableSpec("pairs", PreferencePair, PAIR_SCHEMA,
+              "Preference pairs with what decided them: verified answers, UltraFeedback ratings or pairwise verdicts."),
+    TableSpec("ratings", RatedCompletion, RATED_SCHEMA,
+              "Completions with every judge's 1-5 rating and rationale on each UltraFeedback aspect."),
+    TableSpec("comparisons", Comparison, COMPARISON_SCHEMA,
+              "Pairs of completions judged in both orders whose verdicts agree (position-consistent)."),
+    TableSpec("dpo", DPORecord, DPO_SCHEMA, "TRL preference format: prompt, chosen, rejected (chat messages)."),
+    TableSpec("ultrafeedback", UltraFeedbackRecord, ULTRAFEEDBACK_SCHEMA,
+              "UltraFeedback's nested format: each instruction with all rated completions and annotations."),
+    TableSpec("rejects", Reject, REJECT_SCHEMA, "Records dropped by a stage, with the reason."),
+    TableSpec("code_injections", CodeInjection, CODE_INJECTION_SCHEMA,
+              "Passing programs with one typed bug each, kept because the tests now fail; the changed lines."),
+    TableSpec("code_critiques", CodeCritique, CODE_CRITIQUE_SCHEMA,
+              "Critiques of programs ending in \\conclusion{T|F}, kept when the verdict matches the tests."),
+    TableSpec("contamination", Contamination, CONTAMINATION_SCHEMA,
+              "Records dropped for sharing word n-grams with a benchmark, and where."),
+    TableSpec("injections", ErrorInjection, INJECTION_SCHEMA,
+              "Correct solutions corrupted by one error of a known type; the first wrong step found by comparison."),
+    TableSpec("mc_labels", MCStepLabels, MC_SCHEMA, "Monte Carlo step labels (Math-Shepherd): rollouts per step."),
+    TableSpec("critiques", Critique, CRITIQUE_SCHEMA,
+              "Step-wise critiques that agree with the ground-truth first wrong step and final verdict."),
+    TableSpec("processbench", ProcessBenchRecord, PROCESSBENCH_SCHEMA,
+              "ProcessBench format: label is the earliest wrong step (0-based), -1 when every step is right."),
+    TableSpec("math_shepherd", MathShepherdRecord, MATH_SHEPHERD_SCHEMA,
+              'Math-Shepherd format: a "ки" tag after each step in input, "+" or "-" in its place in label.'),
+    TableSpec("prm_stepwise", PRMStepwiseRecord, PRM_STEPWISE_SCHEMA,
+              "TRL stepwise supervision (PRMTrainer): prompt, completions (steps), one boolean label per step."),
+    TableSpec("critique_sft", CritiqueSFTRecord, CRITIQUE_SFT_SCHEMA,
+              "Critique fine-tuning format (CFT): instruction, input (problem and solution), output (critique)."),
+)
 
-    name: str
-    record_type: Type[Any]
-    schema: pa.Schema
-    description: str
+# Every table by name: these, then each kind module's, filled in place when the package is imported
+# (after this module, so a kind's module may use the schemas above).
+TABLES: dict[str, TableSpec] = {}
 
 
-TABLES: dict[str, TableSpec] = {
-    spec.name: spec
-    for spec in (
-        TableSpec("seeds", SeedProblem, SEED_SCHEMA, "Problems with gold step-by-step solutions and answers."),
-        TableSpec("solutions", Solution, SOLUTION_SCHEMA, "Sampled solutions with answer-check labels."),
-        TableSpec("pairs", PreferencePair, PAIR_SCHEMA,
-                  "Preference pairs with what decided them: verified answers, UltraFeedback ratings or pairwise verdicts."),
-        TableSpec("ratings", RatedCompletion, RATED_SCHEMA,
-                  "Completions with every judge's 1-5 rating and rationale on each UltraFeedback aspect."),
-        TableSpec("comparisons", Comparison, COMPARISON_SCHEMA,
-                  "Pairs of completions judged in both orders whose verdicts agree (position-consistent)."),
-        TableSpec("dpo", DPORecord, DPO_SCHEMA, "TRL preference format: prompt, chosen, rejected (chat messages)."),
-        TableSpec("ultrafeedback", UltraFeedbackRecord, ULTRAFEEDBACK_SCHEMA,
-                  "UltraFeedback's nested format: each instruction with all rated completions and annotations."),
-        TableSpec("rejects", Reject, REJECT_SCHEMA, "Records dropped by a stage, with the reason."),
-        TableSpec("code_injections", CodeInjection, CODE_INJECTION_SCHEMA,
-                  "Passing programs with one typed bug each, kept because the tests now fail; the changed lines."),
-        TableSpec("code_critiques", CodeCritique, CODE_CRITIQUE_SCHEMA,
-                  "Critiques of programs ending in \\conclusion{T|F}, kept when the verdict matches the tests."),
-        TableSpec("contamination", Contamination, CONTAMINATION_SCHEMA,
-                  "Records dropped for sharing word n-grams with a benchmark, and where."),
-        TableSpec("injections", ErrorInjection, INJECTION_SCHEMA,
-                  "Correct solutions corrupted by one error of a known type; the first wrong step found by comparison."),
-        TableSpec("mc_labels", MCStepLabels, MC_SCHEMA, "Monte Carlo step labels (Math-Shepherd): rollouts per step."),
-        TableSpec("critiques", Critique, CRITIQUE_SCHEMA,
-                  "Step-wise critiques that agree with the ground-truth first wrong step and final verdict."),
-        TableSpec("processbench", ProcessBenchRecord, PROCESSBENCH_SCHEMA,
-                  "ProcessBench format: label is the earliest wrong step (0-based), -1 when every step is right."),
-        TableSpec("math_shepherd", MathShepherdRecord, MATH_SHEPHERD_SCHEMA,
-                  'Math-Shepherd format: a "ки" tag after each step in input, "+" or "-" in its place in label.'),
-        TableSpec("prm_stepwise", PRMStepwiseRecord, PRM_STEPWISE_SCHEMA,
-                  "TRL stepwise supervision (PRMTrainer): prompt, completions (steps), one boolean label per step."),
-        TableSpec("refinements", Refinement, REFINEMENT_SCHEMA,
-                  "Solutions revised given a critique (and without one, the baseline), each revision checked: "
-                  "fixed, broke, kept correct or still incorrect."),
-        TableSpec("refine_sft", CritiqueSFTRecord, CRITIQUE_SFT_SCHEMA,
-                  "Self-correction SFT: instruction, input (problem and solution), output (critique, then the "
-                  "revision it led to, when that revision is correct)."),
-        TableSpec("critique_pairs", DPORecord, DPO_SCHEMA,
-                  "Preference pairs between critiques of the same solution: chosen led to a correct revision, "
-                  "rejected did not."),
-        TableSpec("critique_sft", CritiqueSFTRecord, CRITIQUE_SFT_SCHEMA,
-                  "Critique fine-tuning format (CFT): instruction, input (problem and solution), output (critique)."),
-    )
-}
+_SCALARS = frozenset({str, int, float, bool, bytes})
 
 
 def _to_plain(value: Any) -> Any:
     """Dataclasses become dicts; a field may name its column differently (`metadata={"column": ...}`)
     where a released format's column is not a Python name."""
+    if value is None or type(value) in _SCALARS:  # first: most values are the strings of a list of steps
+        return value
     if dataclasses.is_dataclass(value):
         return {f.metadata.get("column", f.name): _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, list):
@@ -273,3 +248,10 @@ def records_to_table(records: list[Any], spec: TableSpec) -> pa.Table:
             raise TypeError(f"table {spec.name!r} takes {spec.record_type.__name__}, got {type(r).__name__}")
     rows = [_to_plain(r) for r in records]
     return pa.Table.from_pylist(rows, schema=spec.schema)
+
+
+def __getattr__(name: str):
+    """A schema a kind declares in its own module, under its old address here (REFINEMENT_SCHEMA)."""
+    from schemas.spec import declared_name
+
+    return declared_name(name, __name__)

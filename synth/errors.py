@@ -33,3 +33,8 @@ class GenerationError(SynthError):
 class RequestRefused(GenerationError):
     """The model's server refused a request (401, 404, a wrong model name, a bad setting): asking
     again cannot help, so orchestrators must not retry it (flows/build.py's retry condition)."""
+
+
+class DeclarationError(SynthError):
+    """A declaration that cannot work (a stage in synth/stages/, a table in schemas/): raised when it
+    is imported, naming what is declared where and what is missing, before any recipe is read."""

@@ -227,7 +227,7 @@ def validate_files(files: list[FileEntry], min_rows: dict[str, int], docs: Path,
 
 
 def validate_table(table: str, df: Any, min_rows: int | None = None, docs_dir: Path | None = None) -> Any:
-    """The table's GX suite (validation/suites/<table>.json) on `df`, with the derived columns its
+    """The table's GX suite (in validation/suites/, see validation/gx_suite.py) on `df`, with the derived columns its
     release declares (synth/suites.py)."""
     from validation import validate_table as run_suite
 

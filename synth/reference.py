@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from synth import recipe as R
+from synth import registry
 
 
 def _type(annotation: Any) -> str:
@@ -77,9 +78,27 @@ def reference() -> str:
             "| format | columns read (part: column) | parts a row must have |", "|---|---|---|"]
     for fmt, cols in R.FORMAT_COLUMNS.items():
         out.append(f"| `{fmt}` | {', '.join(f'{k}: `{v}`' for k, v in cols.items())} | {', '.join(R.FORMAT_NEEDS[fmt])} |")
+    out += _stages_and_kinds()
     out += ["", "## Prompt templates", "",
-            "Prompts are Jinja2 templates in `synth/prompts/` (`NAME.j2`, with an optional `NAME.system.j2`); "
-            "a stage's `prompt` field names one. To use your own wording, edit the template or add one beside "
+            "Prompts are Jinja2 templates in `synth/prompts/`: one file `NAME.j2` holding each part as a block "
+            "(`{% block system %}`, `{% block user %}`, and any other part the stage renders, named `NAME.PART`), "
+            "or, for older prompts, one file per part (`NAME.j2`, with an optional `NAME.system.j2`); a stage's "
+            "`prompt` field names one. To use your own wording, edit the template or add one beside "
             "it: the template's sha256 is recorded in the version's lineage and is part of the response "
             "cache key, so a changed prompt never reuses old answers.", ""]
     return "\n".join(out)
+
+
+def _stages_and_kinds() -> list[str]:
+    """The run order and the kinds, from the stage declarations (synth/registry.py)."""
+    out = ["", "## Stages in run order", "",
+           "Each runs only when the recipe has it (`stages.<name>`); from the declarations in `synth/stages/`.", "",
+           "| stage | reads | writes | releases | prompts |", "|---|---|---|---|---|"]
+    for s in registry.STAGES:
+        cells = [", ".join(f"`{x}`" for x in xs) or "-" for xs in
+                 (s.reads, [c.name for c in s.writes], [r.table for r in s.releases], s.templates)]
+        out.append(f"| `{s.name}` | " + " | ".join(cells) + " |")
+    out += ["", "## Dataset kinds", "", "| kind | needs | publishes (card order) |", "|---|---|---|"]
+    for k in registry.KINDS.values():
+        out.append(f"| `{k.name}` | {k.description} | {', '.join(f'`{t}`' for t in k.publishes)} |")
+    return out

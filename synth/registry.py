@@ -13,21 +13,17 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import pkgutil
 from dataclasses import field, make_dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from synth.errors import SynthError
+from synth import prompts
+from synth.errors import DeclarationError
 from synth.stages.base import Collection, Kind, Release, Stage
 
 _PROMPTS = Path(importlib.util.find_spec("synth.prompts").submodule_search_locations[0])
 SUITES = Path(importlib.util.find_spec("validation").submodule_search_locations[0]) / "suites"
-
-
-class DeclarationError(SynthError):
-    """A stage declaration that cannot work; raised at import, naming the stage and what is missing."""
 
 
 def _discover() -> list[Stage]:
@@ -90,8 +86,10 @@ def check_declarations(stages: list[Stage]) -> None:
         if s.config is None and s.runs_with is None and s.order != min(orders):
             problems.append(f"{where}: a stage without settings must run with another (runs_with)")
         for t in s.templates:
-            if not (_PROMPTS / f"{t}.j2").is_file():
-                problems.append(f"{where}: prompt template {t!r} not found ({_PROMPTS / (t + '.j2')})")
+            if not prompts.exists(t):
+                base, _, part = t.partition(".")
+                problems.append(f"{where}: prompt template {t!r} not found (neither {{% block {part or 'user'} %}} in "
+                                f"{_PROMPTS / (base + '.j2')} nor {_PROMPTS / (t + '.j2')})")
         for r in s.reads:
             if r not in written:
                 problems.append(f"{where}: reads {r!r}, which no stage writes")
@@ -107,6 +105,12 @@ def check_declarations(stages: list[Stage]) -> None:
                 problems.append(f"{where}: releases {rel.table!r}, which schemas.TABLES does not describe")
             if rel.filtered is not None and rel.filtered not in written:
                 problems.append(f"{where}: filters {rel.filtered!r}, which no stage writes")
+            elif rel.filtered is not None:  # the filters see records, and an earlier version's rows
+                for what, record in ((f"collection {rel.filtered!r}", written[rel.filtered]),
+                                     (f"table {rel.table!r}", getattr(TABLES.get(rel.table), "record_type", None))):
+                    if record not in (None, object) and not callable(getattr(record, "text_view", None)):
+                        problems.append(f"{where}: filters {what}, but {record.__name__} has no text_view() "
+                                        "method saying what dedup and decontamination read (schemas/)")
             for k in rel.citations:
                 if k not in papers:
                     problems.append(f"{where}: table {rel.table} cites {k!r}, which has no reference")
@@ -128,16 +132,19 @@ def check_declarations(stages: list[Stage]) -> None:
 
 
 def _suite_problems(where: str, rel: Release) -> list[str]:
-    path = SUITES / f"{rel.table}.json"
-    if not path.is_file():
-        return [f"{where}: table {rel.table!r} is published but has no GX suite ({path})"]
+    from validation.gx_suite import SuiteFileError, suite_index
+
     try:
-        suite = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        return [f"{where}: GX suite {path} is not valid JSON: {e}"]
+        found = suite_index().get(rel.table)
+    except SuiteFileError as e:
+        return [f"{where}: {e}"]
+    if found is None:
+        return [f"{where}: table {rel.table!r} is published but has no GX suite (none in {SUITES} names it: "
+                f"add {rel.table}.json, or a suite with meta.table = {rel.table!r} to the kind's suite file)"]
+    path, suite = found
     derived = [e for e in suite.get("expectations", []) if (e.get("meta") or {}).get("derived")]
     if derived and rel.derive is None:
-        return [f"{where}: GX suite {path.name} checks derived columns "
+        return [f"{where}: GX suite {path.name} ({suite.get('name', rel.table)}) checks derived columns "
                 f"({', '.join(sorted({e['kwargs'].get('column', '?') for e in derived}))}) but the release "
                 f"declares no derive function"]
     return []

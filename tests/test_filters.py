@@ -239,3 +239,32 @@ def test_benchmarks_from_parquet_and_a_datasets_folder(tmp_path):
     assert len(tables[0]) > 500
     assert all(set(t.info) == set(tables[0].info) for t in tables[1:])
     assert tables[1].info[next(iter(tables[1].info))][1].startswith("row ")
+
+
+def test_a_stored_row_is_seen_as_its_record_is():
+    """Dedup against an earlier version reads its stored rows: each filtered table's row, seen through
+    its record type's own text_view(), gives the record's exact view (ids, prompt, responses)."""
+    from schemas import TABLES, Critique, StepVerdict, records_to_table
+    from schemas.refinement import Refinement
+    from synth import registry
+    from synth.exports import to_processbench
+    from synth.filters.text import view_of_row
+
+    sol = solution(1, "Ann has 3 apples.", ["3 + 2 = 5", "The answer is 5."])
+    crit = Critique("c1", "l1", "s1", sol.problem, sol.steps, "original", None, -1, True, "m", 0, False,
+                    [StepVerdict(0, True, "ok")], -1, True, "Step 1: ok.")
+    ref = Refinement("r1", "s1", "l1", sol.problem, "Step 1: 3 + 2 = 5", True, "c1", "Step 1: ok.", "m", "m",
+                     "The answer is 5.", "stop", "5", "correct", True, "kept_correct", 0)
+    records = {"pairs": pair(1, "Q?", "good", "bad"), "critiques": crit, "refinements": ref,
+               "processbench": sol}
+    assert set(records) <= {table for _, _, table in registry.filtered()}  # (a new kind's is checked at import)
+    for table, record in records.items():
+        stored = to_processbench(record) if table == "processbench" else record
+        row = records_to_table([stored], TABLES[table]).to_pylist()[0]
+        seen, expected = view_of_row(table, row), view(record)
+        assert (seen.record_id, seen.prompt, seen.responses) == (expected.record_id, expected.prompt,
+                                                                 expected.responses), table
+    with pytest.raises(ValueError, match="no text view for table seeds"):
+        view_of_row("seeds", {})
+    with pytest.raises(TypeError, match="no text view for ChatMessage"):
+        view(ChatMessage("user", "x"))

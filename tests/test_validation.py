@@ -33,3 +33,39 @@ def test_failures_are_summarized(tmp_path):
     assert "expect_table_row_count_to_be_between(min_value=10" in r.summary and "observed 3" in r.summary
     assert "same_text" in r.summary
     assert (tmp_path / "docs" / "index.html").is_file()  # GX Data Docs
+
+
+def test_a_kinds_suites_are_one_file_and_gate_its_tables():
+    """refine's three tables have their suites in validation/suites/refinement.json; the gate is the
+    same as a file per table: a self-correction row without its corrected solution fails."""
+    from validation.gx_suite import SUITES, suite_file
+
+    assert {suite_file(t) for t in ("refinements", "refine_sft", "critique_pairs")} == {SUITES / "refinement.json"}
+    good = pd.DataFrame({"instruction": ["i"], "input": ["x"], "output": ["c\n\nCorrected solution:\nS"],
+                         "seed_id": ["s"]})
+    assert validate_table("refine_sft", good).success
+    r = validate_table("refine_sft", good.assign(output=["c"]))
+    assert not r.success and r.suite == "synth.refine_sft" and "expect_column_values_to_match_regex" in r.summary
+
+
+def test_a_suite_file_that_cannot_work_names_itself(tmp_path):
+    import json
+
+    import pytest
+
+    from validation.gx_suite import SuiteFileError, suite_index
+
+    kind = {"suites": [{"name": "synth.t", "meta": {"table": "t"}, "expectations": []}]}
+    (tmp_path / "kind.json").write_text(json.dumps(kind))
+    assert set(suite_index(tmp_path)) == {"t"}
+    (tmp_path / "t.json").write_text(json.dumps({"name": "synth.t", "expectations": []}))
+    with pytest.raises(SuiteFileError, match="GX suites for table 't' in two places: .*kind.json and .*t.json"):
+        suite_index(tmp_path)
+    (tmp_path / "t.json").unlink()
+    kind["suites"].append({"name": "synth.u", "expectations": []})
+    (tmp_path / "kind.json").write_text(json.dumps(kind))
+    with pytest.raises(SuiteFileError, match="kind.json: suite 2 of its \"suites\" names no table"):
+        suite_index(tmp_path)
+    (tmp_path / "kind.json").write_text("{")
+    with pytest.raises(SuiteFileError, match="kind.json is not valid JSON"):
+        suite_index(tmp_path)

@@ -1,9 +1,12 @@
-"""Runs a table's expectation suite (validation/suites/<table>.json) with real Great Expectations.
+"""Runs a table's expectation suite (found in validation/suites/) with real Great Expectations.
 
-Suites are JSON in GX's own format, versioned with the code. Some checks are about relations
-between columns or list lengths; those read derived columns, each named in the suite's
-`meta.derived` and added by the function the caller passes (synth/suites.py), so the suite stays
-declarative and this package imports nothing from synth.
+Suites are JSON in GX's own format, versioned with the code. A file holds one table's suite
+(`<table>.json`), or a dataset kind's suites together (`{"suites": [...]}`, each naming its table in
+`meta.table`: validation/suites/refinement.json), so a new kind adds one file and edits no list.
+
+Some checks are about relations between columns or list lengths; those read derived columns, each
+named in the suite's `meta.derived` and added by the function the caller passes (synth/suites.py),
+so the suite stays declarative and this package imports nothing from synth.
 """
 
 from __future__ import annotations
@@ -17,6 +20,44 @@ from typing import Any, Callable
 import pandas as pd
 
 SUITES = Path(__file__).parent / "suites"
+
+
+class SuiteFileError(ValueError):
+    """A suite file that cannot be read as suites (bad JSON, a kind's suite naming no table, two
+    suites for one table); names the file."""
+
+
+def suite_index(folder: Path | None = None) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Every table's suite and the file it is in, read from the folder's JSON files (all of them
+    are read each time: well under a millisecond, and never stale)."""
+    out: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for path in sorted((SUITES if folder is None else folder).glob("*.json")):
+        try:
+            doc = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise SuiteFileError(f"GX suite file {path} is not valid JSON: {e}") from e
+        if not isinstance(doc, dict) or not isinstance(doc.get("suites", []), list):
+            raise SuiteFileError(f"GX suite file {path} is neither a suite nor {{\"suites\": [...]}}")
+        if "suites" in doc:
+            suites = doc["suites"]
+            tables = [(s.get("meta") or {}).get("table") for s in suites]
+            if None in tables:
+                raise SuiteFileError(f"GX suite file {path}: suite {tables.index(None) + 1} of its \"suites\" names no "
+                                     "table (meta.table)")
+        else:
+            suites, tables = [doc], [path.stem]
+        for table, suite in zip(tables, suites):
+            if table in out:
+                raise SuiteFileError(f"GX suites for table {table!r} in two places: {out[table][0]} and {path}")
+            out[table] = (path, suite)
+    return out
+
+
+def suite_file(table: str) -> Path | None:
+    """The file holding the table's suite (None: it has none)."""
+    found = suite_index().get(table)
+    return found[0] if found else None
+
 
 @dataclass
 class SuiteResult:
@@ -45,8 +86,11 @@ class SuiteResult:
 
 
 def load_suite(table: str, min_rows: int | None = None) -> dict[str, Any]:
-    path = SUITES / f"{table}.json"
-    suite = json.loads(path.read_text())
+    found = suite_index().get(table)
+    if found is None:
+        raise SuiteFileError(f"table {table!r} has no GX suite in {SUITES} (a file <table>.json, or a suite with "
+                             f"meta.table = {table!r} in a kind's file)")
+    suite = found[1]
     if min_rows is not None:
         for e in suite["expectations"]:
             if e["type"] == "expect_table_row_count_to_be_between":

@@ -1,20 +1,21 @@
 """What the filters see of a record: its id, its prompt, its responses, and their normalized words.
 
 Every filter reads this view, never the record, so one filter chain serves preference pairs,
-labelled solutions and critiques alike. The text is normalized once (lower case, punctuation as
+labelled solutions, critiques and any kind's records alike: a record type says how it is seen with
+its own `text_view()` method (schemas/), and a stored row of a table is seen through the method of
+the table's record type, so nothing here names a kind. The text is normalized once (lower case, punctuation as
 space) and shared by exact dedup, MinHash and decontamination, which hash its words in bulk.
 """
 
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
-from schemas import Critique, LabelledSolution, PreferencePair
-from schemas.records import Refinement
+from schemas import TABLES
 
 _PUNCT = bytes.maketrans(string.punctuation.encode(), b" " * len(string.punctuation))
 # Weight of a byte by its position in its word (odd multipliers; positions past 64 wrap around).
@@ -98,30 +99,47 @@ def with_hashes(items: list[TextView], chunk: int = 256) -> list[np.ndarray]:
 
 
 def view(record: Any) -> TextView:
-    """The prompt and responses of each filtered record type."""
-    if isinstance(record, PreferencePair):
-        prompt = "\n".join(m.content for m in record.prompt if m.role == "user")
-        return TextView(record.pair_id, prompt, [record.chosen[-1].content, record.rejected[-1].content], record)
-    if isinstance(record, LabelledSolution):
-        return TextView(record.label_id, record.problem, ["\n".join(record.steps)], record)
-    if isinstance(record, Critique):
-        return TextView(record.critique_id, record.problem, ["\n".join(record.steps), record.critique], record)
-    if isinstance(record, Refinement):
-        return TextView(record.refinement_id, f"{record.problem}\n\n{record.solution}",  # the baseline has no critique
-                        ["\n\n".join(x for x in (record.critique, record.revision) if x)], record)
-    raise TypeError(f"no text view for {type(record).__name__}")
+    """What the filters see of a record: what its type's `text_view()` says."""
+    see = getattr(type(record), "text_view", None)
+    if see is None:
+        raise TypeError(f"no text view for {type(record).__name__}: give the record type a text_view() method "
+                        "(record id, prompt, responses), as schemas/records.py's filtered records have")
+    record_id, prompt, responses = see(record)
+    return TextView(record_id, prompt, responses, record)
+
+
+class _Row:
+    """A stored row read with the record's attribute names (nested structs too), so a table's rows
+    are seen through its record type's own `text_view()`."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[str, Any]):
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return _wrap(self._values[name])
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _wrap(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _Row(value)
+    if isinstance(value, list):
+        return [_wrap(v) for v in value]
+    return value
 
 
 def view_of_row(table: str, row: dict[str, Any]) -> TextView:
     """The same view of a row stored by an earlier version (its table's columns, not the record)."""
-    if table == "pairs":
-        prompt = "\n".join(m["content"] for m in row["prompt"] if m["role"] == "user")
-        return TextView(row["pair_id"], prompt, [row["chosen"][-1]["content"], row["rejected"][-1]["content"]])
-    if table == "processbench":
-        return TextView(row["id"], row["problem"], ["\n".join(row["steps"])])
-    if table == "critiques":
-        return TextView(row["critique_id"], row["problem"], ["\n".join(row["steps"]), row["critique"]])
-    if table == "refinements":
-        return TextView(row["refinement_id"], f"{row['problem']}\n\n{row['solution']}",
-                        ["\n\n".join(x for x in (row["critique"], row["revision"]) if x)])
-    raise ValueError(f"no text view for table {table}")
+    spec = TABLES.get(table)
+    see = getattr(spec.record_type, "text_view", None) if spec is not None else None
+    if see is None:
+        raise ValueError(f"no text view for table {table}: its record type needs a text_view() method (schemas/)")
+    renamed = {f.name: f.metadata["column"] for f in fields(spec.record_type) if "column" in f.metadata}
+    if renamed:  # a column named otherwise than its field (UltraFeedback's "fine-grained_score")
+        row = {**row, **{name: row[column] for name, column in renamed.items() if column in row}}
+    record_id, prompt, responses = see(_Row(row))
+    return TextView(record_id, prompt, responses)

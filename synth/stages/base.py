@@ -118,8 +118,9 @@ class Stage:
     `order` places it in the run (stages run in ascending order, each only when the recipe has it);
     `config` is its pydantic settings model (the recipe's `stages.<name>`); `needs` are the stages one
     of which must run before it; `models` and `prompts` give, for a recipe, the model keys it calls
-    and the prompt templates it renders (both recorded in lineage), `templates` every template it may
-    render (checked to exist when it is declared); `citations` the papers per funnel row it writes
+    and the prompt templates it renders (both recorded in lineage), `templates` every prompt part it may
+    render (`refine`, `refine.system`, `refine.instruction`: a block of synth/prompts/refine.j2, or a
+    file of that name; each checked to exist when it is declared); `citations` the papers per funnel row it writes
     (usually its own name), `method_citations` papers per value of its method setting (the card's
     `stage_methods`), `papers` the reference text of paper keys it introduces; `announce` what the
     flow prints before it runs; `check` cross-field recipe checks (raise ValueError); `kinds` the

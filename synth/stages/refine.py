@@ -23,7 +23,7 @@ from typing import Literal, Optional
 from pydantic import Field
 
 from schemas import ChatMessage, CritiqueSFTRecord, DPORecord, Generation, SeedProblem
-from schemas.records import Refinement
+from schemas.refinement import Refinement
 from synth import engine, suites
 from synth.backends.base import ChatRequest, derive_seed
 from synth.config import ModelSpec, VerifyStage, _Strict
@@ -153,7 +153,7 @@ def _input(r: Refinement) -> str:
 def to_refine_sft(refinements: list[Refinement]) -> list[CritiqueSFTRecord]:
     """Critique, then the revision it led to, for each critiqued solution whose revision is correct
     (a fix, or a correct solution kept correct): self-correction data that never teaches a wrong answer."""
-    return [CritiqueSFTRecord(instruction=render("refine_instruction"), input=_input(r),
+    return [CritiqueSFTRecord(instruction=render("refine.instruction"), input=_input(r),
                               output=f"{r.critique}\n\nCorrected solution:\n{r.revision}", seed_id=r.seed_id)
             for r in refinements if r.critique_id and r.revision_correct]
 
@@ -171,7 +171,7 @@ def to_critique_pairs(refinements: list[Refinement]) -> list[DPORecord]:
         bad = next((r for r in group if not r.revision_correct and good is not None and r.critique != good.critique),
                    None)
         if good is not None and bad is not None:
-            prompt = [ChatMessage(role="user", content=render("refine_instruction") + "\n\n" + _input(good))]
+            prompt = [ChatMessage(role="user", content=render("refine.instruction") + "\n\n" + _input(good))]
             out.append(DPORecord(prompt=prompt, chosen=[ChatMessage(role="assistant", content=good.critique)],
                                  rejected=[ChatMessage(role="assistant", content=bad.critique)], seed_id=good.seed_id))
     return out
@@ -208,8 +208,8 @@ def card_section(row: dict) -> str:
 STAGE = Stage(
     name="refine", order=60, step=refine_step, config=RefineStage, needs=("critique", "code_critique"),
     reads=("critiques", "code_critiques", "seeds"), writes=(Collection("refinements", Refinement),),
-    models=lambda r: [("model", r.stages.refine.model)], prompts=lambda r: [r.stages.refine.prompt, "refine_instruction"],
-    templates=("refine", "refine_instruction"),
+    models=lambda r: [("model", r.stages.refine.model)], prompts=lambda r: [r.stages.refine.prompt],
+    templates=("refine", "refine.system", "refine.instruction"),
     releases=(Release("refinements", lambda ctx, t: t.refinements, derive=derive_refinements,
                       filtered="refinements"),
               Release("refine_sft", lambda ctx, t: to_refine_sft(t.refinements)),
