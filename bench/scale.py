@@ -8,8 +8,9 @@ own peak); then the ratios between the largest and the smallest size. With `--ki
 size is also built once more, killed with SIGKILL once half of its chunks are finished, and run
 again: its fingerprint must be the uninterrupted build's.
 
-    .venv/bin/python bench/scale.py                       # 20k, 200k, 2M seeds (about an hour on 2 cores)
+    .venv/bin/python bench/scale.py                       # 20k, 200k, 2M seeds (the 2M build: 30 to 60 min on 2 cores)
     .venv/bin/python bench/scale.py --sizes 20000,200000 --kill
+    .venv/bin/python bench/scale.py --stages 5000         # CPU per seed of each step of one chunk
     .venv/bin/python bench/scale.py --small               # what tests/test_benches.py runs
 
 Goals on a 2-core machine: peak memory at 2M at most 1.5x the peak at 20k and under 2 GB; at least
@@ -49,20 +50,24 @@ stages:
 """
 
 
-def _tree_rss(proc: psutil.Process) -> tuple[int, int]:
-    """(sum over the process and its descendants, the process alone), in bytes."""
+def _tree_rss(proc: psutil.Process) -> tuple[int, int, dict[str, int]]:
+    """(sum over the process and its descendants, the process alone, the sum per role: Prefect's
+    server, the workers), in bytes."""
     try:
         own = proc.memory_info().rss
         kids = proc.children(recursive=True)
     except psutil.NoSuchProcess:
-        return 0, 0
-    total = own
+        return 0, 0, {}
+    total, roles = own, {"server": 0, "workers": 0}
     for k in kids:
         try:
-            total += k.memory_info().rss
+            rss = k.memory_info().rss
+            role = "server" if any("prefect.server" in a for a in k.cmdline()) else "workers"
         except psutil.NoSuchProcess:
-            pass
-    return total, own
+            continue
+        total += rss
+        roles[role] += rss
+    return total, own, roles
 
 
 def _env(folder: Path) -> dict[str, str]:
@@ -99,10 +104,12 @@ def build(count: int, chunk_size: int, folder: Path, name: str, time_limit: floa
     proc = _start(recipe, data, folder, log)
     ps = psutil.Process(proc.pid)
     peak_tree = peak_own = 0
+    peak_roles = {"server": 0, "workers": 0}
     stopped = None
     while proc.poll() is None:
-        tree, own = _tree_rss(ps)
+        tree, own, roles = _tree_rss(ps)
         peak_tree, peak_own = max(peak_tree, tree), max(peak_own, own)
+        peak_roles = {r: max(peak_roles[r], roles.get(r, 0)) for r in peak_roles}
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
             stopped = _finished_seeds(data, chunk_size)
             os.killpg(proc.pid, signal.SIGKILL)
@@ -115,7 +122,8 @@ def build(count: int, chunk_size: int, folder: Path, name: str, time_limit: floa
                          + log.read_text()[-3000:])
     done = count if stopped is None else stopped
     return {"seeds": count, "wall_s": wall, "seeds_per_s": done / wall, "peak_tree_mb": peak_tree / 2**20,
-            "peak_build_mb": peak_own / 2**20, "fingerprint": _fingerprint(data) if stopped is None else "",
+            "peak_build_mb": peak_own / 2**20, "peak_server_mb": peak_roles["server"] / 2**20,
+            "peak_workers_mb": peak_roles["workers"] / 2**20, "fingerprint": _fingerprint(data) if stopped is None else "",
             "stopped_after_seeds": stopped}
 
 
@@ -146,15 +154,52 @@ def killed_and_rerun(count: int, chunk_size: int, folder: Path) -> dict:
             "took_over": "resuming from" in text, "fingerprint": _fingerprint(data)}
 
 
+def stage_costs(count: int, folder: Path) -> dict[str, float]:
+    """CPU time of each step of one chunk of `count` seeds, run in this process (no Prefect, no
+    workers: what a worker and the build process each spend): ms per seed for the seeds, the
+    per-seed stages (injection) and the filter with the chunk's Parquet files; us per row for GX's
+    row-level checks of the chunk's published tables (Great Expectations imported beforehand)."""
+    sys.path.insert(0, str(REPO))
+    from synth import pipeline, stream
+    from synth.shard_checks import Batch, check_batch
+
+    recipe = folder / "stages.yaml"
+    recipe.write_text(RECIPE.format(count=count, chunk_size=count))
+    ctx = pipeline.start_build(recipe, folder / "data-stages", progress=False)
+    chunks = stream.open_chunks(ctx, count)
+    ref = stream.ChunkRef(0, str(chunks / "00000"))
+    Path(ref.folder).mkdir(parents=True)
+    t0 = time.process_time()
+    (chunk,) = stream.seed_chunks(ctx.recipe, count)
+    t1 = time.process_time()
+    stream._dump(chunk, Path(ref.folder) / "seeds.pkl")
+    t2 = time.process_time()
+    stream.stage_chunk(ctx, ref)
+    t3 = time.process_time()
+    done = stream.finish_chunk(ctx, ref, stream.ChunkFilter(ctx, chunks))
+    t4 = time.process_time()
+    batches = [Batch(t, str(Path(ref.folder) / "out" / t / "train.parquet"), 0) for t in done["published"]]
+    check_batch(batches[0])  # Great Expectations imported and warm
+    t5 = time.process_time()
+    for b in batches:
+        check_batch(b)
+    rows = sum(n for t in done["published"] for n in done["rows"][t].values())
+    return {"seeds_ms": 1e3 * (t1 - t0) / count, "stages_ms": 1e3 * (t3 - t2) / count,
+            "filter_and_files_ms": 1e3 * (t4 - t3) / count, "row_checks_us": 1e6 * (time.process_time() - t5) / rows,
+            "rows_per_seed": rows / count}
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="20000,200000,2000000", help="seed counts, comma-separated")
-    p.add_argument("--chunk-size", type=int, default=10_000)
+    p.add_argument("--chunk-size", type=int, default=5_000)
     p.add_argument("--kill", action="store_true", help="also kill and rerun the largest size")
     p.add_argument("--small", action="store_true", help="600 and 2,400 seeds in chunks of 300, with --kill")
     p.add_argument("--keep", help="a folder to keep the builds in (default: a temporary one)")
     p.add_argument("--time-limit", type=float, help="seconds after which a build is killed and measured on the "
                                                     "chunks it finished")
+    p.add_argument("--stages", type=int, metavar="SEEDS",
+                   help="only the CPU time of each step of one chunk of SEEDS seeds, in this process")
     a = p.parse_args(argv)
     sizes = [int(s) for s in a.sizes.split(",")]
     chunk, kill = a.chunk_size, a.kill
@@ -162,8 +207,16 @@ def main(argv: list[str] | None = None) -> dict:
         sizes, chunk, kill = [600, 2400], 300, True
     folder = Path(a.keep or tempfile.mkdtemp(prefix="synth-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
+    if a.stages or a.small:
+        costs = stage_costs(a.stages or 300, folder)
+        print(f"one chunk of {a.stages or 300:,} seeds, CPU time: seeds {costs['seeds_ms']:.3f} ms/seed, per-seed "
+              f"stages {costs['stages_ms']:.3f} ms/seed, filter and Parquet {costs['filter_and_files_ms']:.3f} ms/seed, "
+              f"GX row checks {costs['row_checks_us']:.1f} us/row ({costs['rows_per_seed']:.2f} rows/seed)")
+        if a.stages:
+            return {"stages": costs}
     print(f"procedural recipe, chunks of {chunk:,} seeds, {len(os.sched_getaffinity(0))} cores; builds in {folder}")
-    print(f"{'seeds':>10} {'wall s':>8} {'seeds/s':>8} {'peak MB (all)':>14} {'peak MB (build)':>16}  fingerprint")
+    print(f"{'seeds':>10} {'wall s':>8} {'seeds/s':>8} {'peak MB (all)':>14} {'peak MB (build)':>16} "
+          f"{'(server)':>9} {'(workers)':>10}  fingerprint")
     runs = []
     for n in sizes:
         r = build(n, chunk, folder, f"n{n}", a.time_limit)
@@ -171,9 +224,10 @@ def main(argv: list[str] | None = None) -> dict:
         note = "" if r["stopped_after_seeds"] is None else (
             f"(stopped: {r['stopped_after_seeds']:,} seeds in finished chunks)")
         print(f"{n:>10,} {r['wall_s']:>8.1f} {r['seeds_per_s']:>8,.0f} {r['peak_tree_mb']:>14,.0f} "
-              f"{r['peak_build_mb']:>16,.0f}  {r['fingerprint'][:16]}{note}", flush=True)
+              f"{r['peak_build_mb']:>16,.0f} {r['peak_server_mb']:>9,.0f} {r['peak_workers_mb']:>10,.0f}  "
+              f"{r['fingerprint'][:16]}{note}", flush=True)
     lo, hi = runs[0], runs[-1]
-    figures = {"runs": runs, "rss_ratio": hi["peak_tree_mb"] / lo["peak_tree_mb"],
+    figures = {"runs": runs, "stages": costs if a.small else None, "rss_ratio": hi["peak_tree_mb"] / lo["peak_tree_mb"],
                "build_rss_ratio": hi["peak_build_mb"] / lo["peak_build_mb"],
                "throughput_ratio": hi["seeds_per_s"] / lo["seeds_per_s"]}
     print(f"ratios {hi['seeds']:,} / {lo['seeds']:,} seeds: peak memory (all) {figures['rss_ratio']:.2f}x, "

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal, Optional
 
-from math_verify import parse, verify
-
 logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 _MINUS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2012": "-", "\ufe63": "-", "\uff0d": "-"})
@@ -327,6 +325,8 @@ def answers_match(predicted: Optional[str], gold: str) -> bool:
     ep, eg = _exact(p), _exact(g)
     if ep is not None and eg is not None:
         return ep == eg  # what math-verify would say, without parsing LaTeX (100x faster)
+    from math_verify import parse, verify  # here: sympy costs a worker process 45 MB it rarely needs
+
     t = _timeout()
     wrap = lambda s: s if s.startswith(("$", "\\(", "\\[")) else f"${s}$"  # noqa: E731
     try:

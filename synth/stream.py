@@ -44,7 +44,8 @@ from catalog import FileEntry
 from schemas import Reject, SeedProblem
 from synth import console
 from synth.engine import Usage
-from synth.shard_files import ROW_GROUP, default_workers, die_with_parent, file_name, write_split  # noqa: F401
+from synth.shard_files import (ROW_GROUP, default_workers, die_with_parent, fewer_collections,  # noqa: F401
+                               file_name, write_split)
 from synth.stages.base import StageReport
 
 CHUNKS = "chunks"
@@ -199,14 +200,15 @@ def stage_chunk(ctx, ref: ChunkRef, announce: Optional[Callable[[str, Any], None
     folder = Path(ref.folder)
     if (folder / "staged.pkl").exists():
         return ref
-    seeds, rejects, report = _load(folder / "seeds.pkl")
-    t = pipeline.Tables(seeds=seeds, rejects=rejects, reports=[report], ran=["seeds"])
-    for name in ctx.recipe.stage_names():
-        if name not in _PER_STAGE:
-            if announce is not None:
-                announce(name, t)
-            t = pipeline.run_stage(ctx, name, t)
-    _dump(t, folder / "staged.pkl")
+    with fewer_collections():
+        seeds, rejects, report = _load(folder / "seeds.pkl")
+        t = pipeline.Tables(seeds=seeds, rejects=rejects, reports=[report], ran=["seeds"])
+        for name in ctx.recipe.stage_names():
+            if name not in _PER_STAGE:
+                if announce is not None:
+                    announce(name, t)
+                t = pipeline.run_stage(ctx, name, t)
+        _dump(t, folder / "staged.pkl")
     return ref
 
 
@@ -276,6 +278,11 @@ def _split_parts(ctx, name: str, records: list, published: tuple[str, ...]) -> d
 def finish_chunk(ctx, ref: ChunkRef, flt: Optional[ChunkFilter]) -> dict[str, Any]:
     """The filter over one staged chunk, then its tables as Parquet, then `done.json` (last: a chunk
     is finished only once everything it wrote is complete)."""
+    with fewer_collections():
+        return _finish_chunk(ctx, ref, flt)
+
+
+def _finish_chunk(ctx, ref: ChunkRef, flt: Optional[ChunkFilter]) -> dict[str, Any]:
     from schemas import TABLES, records_to_table
     from synth import pipeline
 

@@ -6,8 +6,10 @@ and synth.pipeline.validate_table runs the table's suite with it.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # imported where a frame is read: a worker that only injects needs no pandas (45 MB)
+    import pandas as pd
 
 
 def injections(df: pd.DataFrame) -> pd.DataFrame:
@@ -92,6 +94,8 @@ def solutions(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def pairs(df: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
     return df.assign(
         same_solution=df["chosen_solution_id"].eq(df["rejected_solution_id"]),
         same_text=[c[-1]["content"] == r[-1]["content"] for c, r in zip(df["chosen"], df["rejected"])],
@@ -189,6 +193,7 @@ def _single_assistant(messages) -> bool:
 def _chosen_work_holds(row) -> bool:
     from synth.answers import answers_match
     from synth.process import false_computations
+    import pandas as pd
 
     def text(v):
         return None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
@@ -201,6 +206,8 @@ def _chosen_work_holds(row) -> bool:
 
 
 def _pair_evidence(row) -> bool:
+    import pandas as pd
+
     ratings, verdicts = len(row["chosen_ratings"]) + len(row["rejected_ratings"]), list(row["verdicts"])
     if row["method"] == "verified":
         return (not ratings and not verdicts and row["chosen_answer"] is not None

@@ -34,12 +34,15 @@ def test_filters_bench_small_mode(capsys):
 
 
 def test_scale_bench_small_mode(capsys):
-    """Two real builds of the procedural recipe in their own processes, then one killed with SIGKILL
-    halfway and run again: the rerun takes over the finished chunks and gives the same fingerprint."""
+    """The CPU time of each step of one chunk; two real builds of the procedural recipe in their own
+    processes, then one killed with SIGKILL halfway and run again: the rerun takes over the finished
+    chunks and gives the same fingerprint."""
     figures = _bench("scale").main(["--small"])
     assert [r["seeds"] for r in figures["runs"]] == [600, 2400]
     assert all(r["seeds_per_s"] > 0 and r["peak_tree_mb"] > r["peak_build_mb"] > 0 for r in figures["runs"])
     assert math.isfinite(figures["rss_ratio"]) and figures["rss_ratio"] > 0
     assert figures["kill"]["took_over"] and figures["kill"]["killed_after_chunks"] >= 4
     assert figures["kill_same_fingerprint"]
-    assert "ratios 2,400 / 600 seeds" in capsys.readouterr().out
+    assert all(v > 0 and math.isfinite(v) for v in figures["stages"].values())  # one chunk, step by step
+    out = capsys.readouterr().out
+    assert "ratios 2,400 / 600 seeds" in out and "one chunk of 300 seeds" in out

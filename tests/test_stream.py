@@ -138,6 +138,30 @@ def test_dataset_gates_see_every_file(tmp_path):
     assert both["evaluated"] == alone["evaluated"] and both["failed"] == 1
 
 
+def test_suites_in_slices_and_processes_give_one_pass_result(tmp_path, monkeypatch):
+    """Row-level expectations checked a slice of rows at a time, in this process or in worker
+    processes, give the result of one pass: the same failures, their unexpected rows summed."""
+    from synth import shard_checks
+    from synth.stream import write_split
+
+    steps = ["Step 1: 2 + 3 = 5.", "The answer is 5."]
+    labels = [5 if i % 7 == 0 else (1 if i % 2 else -1) for i in range(300)]  # 5: no such step (43 rows)
+    rows = [exports.to_processbench(_solution(i, f"problem {i} words", steps, label=k)) for i, k in enumerate(labels)]
+    files = write_split("processbench", "train", [lambda: _table(rows)], len(rows), tmp_path / "data", 100, True)
+    assert len(files) == 3  # three batches
+
+    def check(**kw):
+        result = shard_checks.validate_files(files, {}, tmp_path / "docs", **kw)[0]
+        return {k: result[k] for k in ("success", "evaluated", "failed", "failures")}
+
+    whole = check()
+    out_of_range = [f for f in whole["failures"] if f["kwargs"].get("column") == "label_in_range"]
+    assert not whole["success"] and len(out_of_range) == 1 and out_of_range[0]["unexpected_count"] == 43
+    assert check(workers=2, in_process_rows=0) == whole  # two spawned processes, one batch each at a time
+    monkeypatch.setattr(shard_checks, "SLICE", 16)
+    assert check() == whole  # seven slices per batch
+
+
 def _table(rows):
     from schemas import TABLES, records_to_table
 

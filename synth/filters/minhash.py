@@ -16,10 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from datasketch import MinHash
-from datasketch.lsh import _optimal_param
-from datasketch.minhash import _fmix
-
 from synth.filters.text import word_hash
 
 # Documents per numpy batch: temporaries stay a few MB, so memory is reused rather than newly mapped
@@ -73,6 +69,8 @@ class Bands:
 
     @classmethod
     def for_threshold(cls, threshold: float, num_perm: int) -> "Bands":
+        from datasketch.lsh import _optimal_param  # in use only: datasketch brings scipy and redis
+
         b, r = _optimal_param(threshold, num_perm, 0.5, 0.5)
         return cls(b, r)
 
@@ -83,6 +81,8 @@ class MinHasher:
             raise ValueError(f"ngram must be at most {len(_POS32)}")
         self.num_perm, self.ngram = num_perm, ngram
         self.threads = threads
+        from datasketch import MinHash
+
         reference = MinHash(num_perm=num_perm, seed=seed)
         if reference.scheme != "affine32":
             raise RuntimeError(f"datasketch's default scheme is {reference.scheme}; this code computes affine32")
@@ -92,6 +92,8 @@ class MinHasher:
     def _chunk(self, docs: list[np.ndarray]) -> np.ndarray:
         lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
         grams, counts = ngram_hashes(np.concatenate(docs), lengths, self.ngram)
+        from datasketch.minhash import _fmix
+
         mixed = _fmix(grams, 32)[None, :]
         offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
         out = np.empty((self.num_perm, len(counts)), dtype=np.uint32)

@@ -41,12 +41,16 @@ _TOKEN = re.compile(
 _GAP = re.compile(r"(?:\s|\\\(|\\\)|\\\[|\\\]|\$|€|£|%|\\,|\\!|\\;)*")
 # Unit words after a number, before an operator or `=`: `3 green hats + 16 pink hats = 19 hats`.
 _UNIT_GAP = re.compile(r"(?:\s+|\s*/)[A-Za-z][A-Za-z'-]*(?:\s+[A-Za-z][A-Za-z'-]*){0,3}\s*")
+_PERCENT_AFTER = re.compile(r"\s?%")
+_SPACES = re.compile(r"\s+")
 _OP_SYMBOL = {"+": "+", "plus": "+", "-": "-", "–": "-", "−": "-", "minus": "-",
               "*": "*", "x": "*", "X": "*", "×": "*", "·": "*", "\\times": "*", "\\cdot": "*", "times": "*",
               "multiplied by": "*", "/": "/", "÷": "/", "\\div": "/", "divided by": "/"}
 
 
-@dataclass(frozen=True)
+# Compared and hashed like a frozen dataclass, and never changed once made, but built at a third of a
+# frozen one's cost (no object.__setattr__ per field): a build makes millions of these.
+@dataclass(eq=True, unsafe_hash=True, slots=True)
 class Token:
     kind: str  # num | op | lp | rp | eq
     start: int  # span in the step text; empty for the division implied by \frac{a}{b}
@@ -93,11 +97,14 @@ class Calc:
 
 
 def value_matches(value: Fraction, shown: Token) -> bool:
+    """|value - shown| < 1 / (2 * 10^decimals) (a hundredth of that for a percent), in integers:
+    the same test as with Fractions, without making six of them per computation checked."""
     assert shown.value is not None
+    a, b, c, d = value.numerator, value.denominator, shown.value.numerator, shown.value.denominator
     if shown.fraction:
-        return value == shown.value
-    tolerance = Fraction(1, 2 * 10 ** shown.decimals) * (Fraction(1, 100) if shown.percent else 1)
-    return abs(value - shown.value) < tolerance
+        return a == c and b == d
+    scale = 2 * 10 ** shown.decimals * (100 if shown.percent else 1)
+    return scale * abs(a * d - c * b) < b * d
 
 
 @dataclass(frozen=True)
@@ -111,8 +118,16 @@ class StepMath:
                    or (token.fraction and any(token.start <= t.start < token.end for t in c.lhs)) for c in self.calcs)
 
 
+@lru_cache(maxsize=1 << 14)
 def _number_value(text: str, percent: bool) -> Fraction:
-    v = Fraction(text.replace("{,}", "").replace(",", ""))  # 3,000 and LaTeX's 3{,}000
+    """Cached, with integer and decimal fast paths: `Fraction(str)` parses with a regex, and this
+    runs for every number of every step the operators and checks read (the build's hottest call)."""
+    digits = text.replace("{,}", "").replace(",", "")  # 3,000 and LaTeX's 3{,}000
+    whole, dot, decimals = digits.partition(".")
+    if (whole.isdigit() or (dot and not whole)) and (not dot or decimals.isdigit()) and digits.isascii():
+        v = Fraction(int(whole + decimals), 10 ** len(decimals)) if dot else Fraction(int(whole))
+    else:
+        v = Fraction(digits)
     return v / 100 if percent else v
 
 
@@ -133,10 +148,12 @@ def tokenize(text: str) -> list[list[Token]]:
                 current = []
         s, e = m.start(), m.end()
         if kind == "num":
-            percent = bool(re.match(r"\s?%", text[e:e + 2]))
+            percent = bool(_PERCENT_AFTER.match(text, e, e + 2))
             current.append(Token("num", s, e, m.group(), _number_value(m.group(), percent), percent))
         elif kind == "op":
-            word = re.sub(r"\s+", " ", m.group())
+            word = m.group()
+            if word not in _OP_SYMBOL:  # `divided  by` with more space than one
+                word = _SPACES.sub(" ", word)
             current.append(Token("op", s, e, m.group(), op=_OP_SYMBOL[word]))
         elif kind == "pow":  # `2^{10}`: an exponent, never edited as an operation
             current.append(Token("op", s, s + 1, "^", op="^", editable=False))
@@ -350,8 +367,15 @@ def parse_step(text: str) -> StepMath:
 
 
 def numbers_in(text: str) -> set[Fraction]:
-    """The values of every number written in `text` (a question's numbers, for operators)."""
-    return {t.value for run in tokenize(text) for t in run if t.kind == "num" and t.value is not None}
+    """The values of every number written in `text` (a question's numbers, for operators). A new set
+    each call, built in the same order as ever (callers may change it), from a cached reading."""
+    return set(_number_values(text))
+
+
+@lru_cache(maxsize=1 << 14)
+def _number_values(text: str) -> tuple[Fraction, ...]:
+    """Cached: the checks read the question and every original step once per injection made from it."""
+    return tuple(t.value for run in tokenize(text) for t in run if t.kind == "num" and t.value is not None)
 
 
 # ---- writing values back --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import operator
 import re
+from functools import lru_cache
 
 _TOKEN = re.compile(r"(\d+(?:,\d{3})+(?:\.\d+)?|\d*\.\d+|\d+)|([-+*/x×÷–−()=])|([A-Za-z]+)|(\S)")
 _OPS = {"x": "*", "×": "*", "÷": "/", "–": "-", "−": "-"}
@@ -53,7 +54,8 @@ def _tokens(step: str) -> list[tuple[str, str]]:
     return [t for t in out if t[0] != "u"]
 
 
-def equations(step: str) -> list[tuple[str, float, float]]:
+@lru_cache(maxsize=1 << 14)
+def equations(step: str) -> tuple[tuple[str, float, float], ...]:
     """(expression, written result, computed value) for each `<arithmetic> = <number>` it can read."""
     toks = _tokens(step)
     found = []
@@ -78,7 +80,7 @@ def equations(step: str) -> list[tuple[str, float, float]]:
         except (SyntaxError, ValueError, ZeroDivisionError):
             continue
         found.append((expr.strip(), float(toks[i + 1][1]), value))
-    return found
+    return tuple(found)  # cached: shared by every caller
 
 
 def holds(written: float, value: float) -> bool:
@@ -87,7 +89,12 @@ def holds(written: float, value: float) -> bool:
 
 
 def false_steps(steps: list[str]) -> list[int]:
-    return [i for i, s in enumerate(steps) if any(not holds(w, v) for _, w, v in equations(s))]
+    return [i for i, s in enumerate(steps) if _is_false(s)]
+
+
+@lru_cache(maxsize=1 << 14)
+def _is_false(step: str) -> bool:
+    return any(not holds(w, v) for _, w, v in equations(step))
 
 
 def carried_value_fails(original: list[str], corrupted: list[str], allowed: set[int]) -> bool:

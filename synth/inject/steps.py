@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import Optional
 
 from synth.inject.arith import StepMath, parse_step, step_marker
@@ -27,6 +28,7 @@ def _unmarked(step: str) -> str:
     return step if mark is None else step[:mark.start] + "#" + step[mark.end:]
 
 
+@lru_cache(maxsize=1 << 14)
 def normalize_step(step: str) -> str:
     """What counts as the same step: case, spacing, trailing punctuation, `$`, thousands separators and
     the step's number in the list aside."""
@@ -63,10 +65,11 @@ def wrong_calc_steps(steps: list[str]) -> list[int]:
     return [i for i, s in enumerate(steps) if any(not c.holds for c in parse_step(s).calcs)]
 
 
-def _quantities(step: str) -> list[Fraction]:
+@lru_cache(maxsize=1 << 14)
+def _quantities(step: str) -> tuple[Fraction, ...]:
     """The values of the numbers a step states, its own number in a list aside."""
     mark = step_marker(step)
-    return [t.value for t in parse_step(step).numbers if mark is None or t.start >= mark.end]
+    return tuple(t.value for t in parse_step(step).numbers if mark is None or t.start >= mark.end)
 
 
 def aligned_changes(original: list[str], corrupted: list[str]) -> list[tuple[int, str, str]]:
@@ -109,14 +112,20 @@ def _written_numbers(step: str) -> list:
             + [_NUMBER_WORDS[m.group().lower()] for m in _WORD_NUMBER.finditer(step) if m.start() >= skip])
 
 
+@lru_cache(maxsize=1 << 14)
+def _written_counts(step: str) -> Counter:
+    """Cached (the original steps are read once per candidate and per check); read, never changed."""
+    return Counter(_written_numbers(step))
+
+
 def restated_old_value(original: list[str], corrupted: list[str]) -> Optional[tuple[int, Fraction]]:
     """The first changed step that still states a value its corruption replaced, beside the new one
     (`India: 29. Total: 50 + 25`, where 25 replaced 29; `4k = 2 \\cdot 20`): (its index, the value),
     or None. A reader sees the seam, not a mistake."""
     for j, before, after in aligned_changes(original, corrupted):
-        old, new = Counter(_written_numbers(before)), Counter(_written_numbers(after))
-        for value in old - new:
-            if new[value]:
+        old, new = _written_counts(before), _written_counts(after)
+        for value, n in old.items():  # `old - new` in old's order, without building it
+            if n > new.get(value, 0) > 0:
                 return j, value
     return None
 
@@ -154,6 +163,11 @@ _WORD = re.compile(r"\d+(?:\.\d+)?|\w+|[^\w\s]")
 
 
 
+@lru_cache(maxsize=1 << 14)
+def _words(step: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(normalize_step(step)))
+
+
 def _numbers(words: tuple) -> int:
     return sum(w[0].isdigit() for w in words)
 
@@ -174,8 +188,8 @@ def is_one_edit_of(original: list[str], corrupted: list[str], threshold: float) 
     like.
     Steps are compared by their words, numbers and symbols (difflib ratio >= `threshold`, pair by pair
     in order). A rewrite, a summary without its arithmetic, or text that is not a solution fails."""
-    a = [tuple(_WORD.findall(normalize_step(s))) for s in original]
-    b = [tuple(_WORD.findall(normalize_step(s))) for s in corrupted]
+    a = [_words(s) for s in original]
+    b = [_words(s) for s in corrupted]
     if len(b) == len(a):
         pairings = [(a, b)]
     elif len(b) == len(a) - 1:
@@ -190,6 +204,7 @@ def is_one_edit_of(original: list[str], corrupted: list[str], threshold: float) 
     return sum(len(parse_step(s).calcs) for s in corrupted) >= sum(calcs) - max(calcs, default=0)
 
 
+@lru_cache(maxsize=1 << 14)
 def _line_key(step: str) -> object:
     """What makes two lines read as the same: their computations, or the words where they have none."""
     return frozenset(_signatures(parse_step(step))) or normalize_step(step)
@@ -207,6 +222,7 @@ def repeated_line(original: list[str], corrupted: list[str]) -> Optional[int]:
     return None
 
 
+@lru_cache(maxsize=1 << 14)
 def _self_combined(step: str) -> int:
     """How many computations of a step combine a value with itself (`13248 + 13248`, `30 + 18 + 30`)."""
     out = 0
