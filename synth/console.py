@@ -67,7 +67,10 @@ def build_summary(summary: Any) -> None:
                 emit(f"    length   chosen longer in {c.get('chosen_longer', 0)}/{n} pairs "
                               f"({100 * c.get('chosen_longer', 0) / n:.0f}%)")
             continue
-        if f["stage"] == "verify" and f.get("breakdown"):
+        # Breakdowns of outcomes, not of tries (verify's label sources, refine's with/without critique):
+        # their counts as they are, not an "attempted → kept" line of zeros.
+        tries = any(c.get("tried") for c in f.get("breakdown", {}).values())
+        if f.get("breakdown") and (f["stage"] == "verify" or not tries):
             for group, c in f["breakdown"].items():
                 emit(f"    {group}  {_reasons(c)}")
             continue

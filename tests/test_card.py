@@ -65,3 +65,22 @@ def test_card_metadata_is_ready_for_the_hub(injected):
     info = Catalog(Path(injected.catalog)).version_info(injected.dataset, injected.version)
     seeds = next(l for l in info["lineage"] if l["source_kind"] == "seeds")
     assert seeds["source"] == "train-500.jsonl" and "sha256=" in seeds["detail"]  # no path of this machine
+
+
+def test_the_funnel_prints_outcome_breakdowns_as_counts(capsys):
+    """refine's breakdown is outcomes per group (with or without a critique), not tries: the funnel
+    prints its counts, never an `attempted → kept` line of zeros."""
+    from types import SimpleNamespace
+
+    from synth.console import build_summary
+
+    refine = {"stage": "refine", "n_in": 4, "unit_in": "revisions asked", "n_out": 4, "unit_out": "revisions",
+              "wall_seconds": 1.0, "dropped": {}, "labels": {"fixed": 1, "broke": 1},
+              "breakdown": {"with critique": {"incorrect_in": 1, "fixed": 1, "correct_in": 1, "broke": 1}}}
+    inject = {"stage": "inject", "n_in": 2, "unit_in": "solutions", "n_out": 1, "unit_out": "injections",
+              "wall_seconds": 1.0, "dropped": {}, "labels": {}, "breakdown": {"calculation": {"tried": 2, "kept": 1}}}
+    build_summary(SimpleNamespace(dataset="d", version="1.0.0", funnel=[refine, inject], usage=[], new_version=True,
+                                  fingerprint="f" * 16, rows={}, catalog="c", hub_dir="h", wall_seconds=2.0))
+    err = " ".join(capsys.readouterr().err.split())
+    assert "with critique incorrect_in: 1, fixed: 1, correct_in: 1, broke: 1" in err
+    assert "0 → 0" not in err and "calculation 2 → 1 (50%)" in err
