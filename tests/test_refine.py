@@ -52,6 +52,7 @@ def _check_refinements(summary, tables) -> dict:
     assert {r["target_id"] for r in rows.values() if r["critique_id"] is None} <= targets
     for r in rows.values():
         assert (r["outcome"], r["utility"]) == outcome_of(r["solution_correct"], r["revision_correct"])
+        assert not (r["finish_reason"] == "length" and r["revision_correct"])  # a cut-off revision never counts
         assert (r["critique_id"] is None) == (r["critique"] == "") == r["refinement_id"].endswith("-baseline")
     fixed_or_kept = [r for r in rows.values() if r["critique_id"] and r["revision_correct"]]
     assert len(tables["refine_sft"]) == len(fixed_or_kept)
@@ -73,6 +74,33 @@ def _card_rates(card: str, rows: dict) -> None:
         if wrong:
             rate = 100 * sum(r["outcome"] == "fixed" for r in wrong) / len(wrong)
             assert f"| {group} | {len(wrong)} | " in card and f"| {rate:.1f}% |" in card, group
+
+
+def test_a_revision_cut_off_is_never_a_fix_nor_kept_correct(tmp_path):
+    """Blind read (refinement data, item 7): `The answer is 121.`, then `This answer is incorrect...`
+    cut off at max_tokens, was labelled kept_correct. A revision that did not finish has no answer.
+    The replies are in the response cache, so no backend is started."""
+    from schemas import SeedProblem
+    from synth.recipe import OpenAIModel, VerifyStage
+    from synth.stages.refine import Job, RefineStage
+
+    seed = SeedProblem("s", "test", "Ann has 100 + 21 apples. How many?", ["100 + 21 = 121", "The answer is 121."], "121")
+    spec = OpenAIModel(backend="openai", model="refiner", base_url="http://127.0.0.1:9/v1")
+    stage = RefineSolutions(RefineStage(model="r"), {"r": spec}, 1, VerifyStage())
+    jobs = [Job("c1-refined", "s", "t1", seed.problem, "Step 1: 100 + 21 = 121", True, False, "c1", "All correct.", "m"),
+            Job("c2-refined", "s", "t2", seed.problem, "Step 1: 100 + 21 = 120", False, False, "c2", "Step 1 is wrong.", "m")]
+    replies = [("Step 1: 100 + 21 = 121\nThe answer is 121.\nThis answer is incorrect because", "length"),
+               ("Step 1: 100 + 21 = 121\nThe answer is 121.", "stop")]
+    cache = ResponseCache(tmp_path / "responses.sqlite")
+    cache.put_many([(request_key(spec.backend, model_identity(spec), stage.request(j)), model_identity(spec),
+                     Completion(samples=[Sample(text=t, finish_reason=f, completion_tokens=30)], prompt_tokens=90))
+                    for j, (t, f) in zip(jobs, replies)])
+    stage.cache = cache
+    result, _ = stage.run(jobs, [seed])
+    cache.close()
+    cut, whole = result.records
+    assert (cut.revision_status, cut.revision_answer, cut.revision_correct, cut.outcome) == ("no_answer", None, False, "broke")
+    assert (whole.revision_answer, whole.revision_correct, whole.outcome) == ("121", True, "fixed")
 
 
 def test_math_refinement_recipe(prefect_harness, tmp_path):

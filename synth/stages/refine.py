@@ -121,15 +121,21 @@ class RefineSolutions:
                 report.count(group, "unverified")
                 reject(report, rejects, job.refinement_id, "unverified", check.error_detail, {"revision": sample.text})
                 continue
-            outcome, utility = outcome_of(job.solution_correct, check.status == "correct")
+            answer, status = check.answer, check.status
+            if sample.finish_reason == "length":
+                # A revision cut off at max_tokens is no finished revision: what it stated before the cut
+                # is not its answer (a blind read found `The answer is 121.` and then `This answer is
+                # incorrect...` cut off, labelled kept_correct). It counts as no answer, never a fix.
+                answer, status = None, "no_answer"
+            outcome, utility = outcome_of(job.solution_correct, status == "correct")
             report.count(group, outcome)
             report.labels[outcome] += 1
             out.append(Refinement(
                 refinement_id=job.refinement_id, seed_id=job.seed_id, target_id=job.target_id, problem=job.problem,
                 solution=job.solution, solution_correct=job.solution_correct, critique_id=job.critique_id,
                 critique=job.critique, critic_model=job.critic_model, refiner_model=usage.model,
-                revision=sample.text, finish_reason=sample.finish_reason, revision_answer=check.answer, revision_status=check.status,
-                revision_correct=check.status == "correct", outcome=outcome, utility=utility))
+                revision=sample.text, finish_reason=sample.finish_reason, revision_answer=answer, revision_status=status,
+                revision_correct=status == "correct", outcome=outcome, utility=utility))
         report.n_out = len(out)
         report.wall_seconds = time.perf_counter() - t0
         return StageResult(out, rejects, report), [usage]
@@ -179,12 +185,13 @@ def to_critique_pairs(refinements: list[Refinement]) -> list[DPORecord]:
 
 def derive_refinements(df):
     """The columns the refinements suite checks: the outcome is what the two checks say, a baseline
-    row has no critique and a critiqued one has one."""
+    row has no critique and a critiqued one has one, a revision cut off at max_tokens is never correct."""
     expected = [outcome_of(bool(s), bool(r)) for s, r in zip(df["solution_correct"], df["revision_correct"])]
     return df.assign(
         outcome_matches_checks=[(o, u) == e for o, u, e in zip(df["outcome"], df["utility"], expected)],
         correct_iff_status=[(st == "correct") == bool(c) for st, c in zip(df["revision_status"], df["revision_correct"])],
         critique_iff_id=[isinstance(cid, str) == bool(c.strip()) for cid, c in zip(df["critique_id"], df["critique"])],
+        cut_off_never_correct=[not (f == "length" and bool(c)) for f, c in zip(df["finish_reason"], df["revision_correct"])],
     )
 
 
