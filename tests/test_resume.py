@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 from catalog import Catalog
-from tests.conftest import write_recipe
+from tests.conftest import replay_two_problems, write_recipe
 
 COUNT = 16
+REPLAYED = 2  # problems whose capable replies are in the cache before either build (the build then has pairs)
 
 
 def _cached(path: Path) -> int:
@@ -42,11 +43,15 @@ def test_killed_build_repeats_no_finished_request(prefect_harness, tmp_path):
     from flows.build import build_dataset
 
     recipe = _recipe(tmp_path)
+    # The embedded model alone can write no choosable solution for these 16 problems on some CPUs;
+    # replies to two of them are replayed (tests/conftest.py) in both builds alike.
+    replay_two_problems(recipe, tmp_path / "uninterrupted")
     reference = build_dataset(str(recipe), str(tmp_path / "uninterrupted"), progress=False)
-    assert reference.usage[0]["backend_requests"] == COUNT
+    assert reference.usage[0]["backend_requests"] == COUNT - REPLAYED and reference.rows["pairs"] >= 1
 
     data = tmp_path / "killed"
     cache = data / "cache" / "responses.sqlite"
+    replay_two_problems(recipe, data)
     synth = Path(sys.executable).with_name("synth")
     env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-home"))
     env.pop("PREFECT_API_URL", None)
@@ -55,7 +60,7 @@ def test_killed_build_repeats_no_finished_request(prefect_harness, tmp_path):
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     deadline = time.monotonic() + 600
     try:
-        while _cached(cache) == 0:
+        while _cached(cache) <= REPLAYED:
             assert proc.poll() is None, f"the build ended before it could be killed: {(tmp_path / 'killed-build.log').read_text()[-2000:]}"
             assert time.monotonic() < deadline, "no response was cached within 10 minutes"
             time.sleep(0.05)
@@ -63,7 +68,7 @@ def test_killed_build_repeats_no_finished_request(prefect_harness, tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)  # the build and every process it started
         proc.wait()
     done = _cached(cache)
-    assert 0 < done < COUNT, done
+    assert REPLAYED < done < COUNT, done
     # Killed before registering: the catalog holds no version and no build of it.
     catalog = data / "catalog.duckdb"
     if catalog.exists():
