@@ -1,6 +1,6 @@
 """A version's GX suites, checked one batch of rows at a time plus once over the whole dataset.
 
-A suite (validation/suites/<table>.json) holds two kinds of expectations:
+A suite (in validation/suites/: validation/gx_suite.py) holds two kinds of expectations:
 
 - row-level ones (a value in a set, a derived column true, the columns present): GX runs them on
   each row group of each file (in parallel processes; memory holds one row group per process) and
@@ -150,7 +150,9 @@ def dataset_checks(table: str, paths: list[str], suite: dict[str, Any], sums: di
                 mean = (n - distinct) / n if n else None
             else:
                 if col not in sums:
-                    raise ValueError(f"validation/suites/{table}.json: the mean of {col!r} is neither a column "
+                    from validation.gx_suite import suite_file
+
+                    raise ValueError(f"{suite_file(table)} (suite of {table}): the mean of {col!r} is neither a column "
                                      f"of the batches nor a cross-row column synth/shard_checks.py knows")
                 total, count = sums[col]
                 mean = total / count if count else None
