@@ -22,6 +22,7 @@ import re
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import Literal, Optional
 
 logging.getLogger("math_verify").setLevel(logging.ERROR)
@@ -58,7 +59,8 @@ _REVERSED = re.compile(
     rf"^{_LEAD}(?P<span>.+?)\s+is\s+(?:the|our|my)\s+(?:final\s+)?answer\s*[.!]?\s*$", re.IGNORECASE | re.DOTALL)
 _NEGATED = re.compile(r"^not\b.*?(?:,\s*(?:but\s+)?(?:it\s+is|it's)|\bbut)\s+(?P<span>.*)$", re.IGNORECASE | re.DOTALL)
 # Sentences, and clauses a conclusion opens ("4 + 5 = 9, so the answer is 9").
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)|\n+|[,;]\s*(?=(?:so|thus|therefore|hence)\b)", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?=[\s,;])(?:(?<=[.!?])\s+(?=\S)|\n+|[,;]\s*(?=(?:so|thus|therefore|hence)\b))",
+                           re.IGNORECASE)
 _CLAUSE_END = re.compile(r",\s|;|\s(?:which|because|since|so|but|and\s+(?:that|this|so))\b", re.IGNORECASE)
 
 _UNKNOWN = re.compile(r"(?<![A-Za-z])[A-Za-z]\s*[-+*/^]\s*[\d(]|[\d)]\s*[-+*/^]\s*[A-Za-z](?![A-Za-z])")
@@ -227,25 +229,39 @@ def _worded_statements(text: str) -> tuple[list[Statement], int]:
     out, valueless = [], 0
     sentences = _sentences(text)
     for k, (s, e) in enumerate(sentences):
-        sentence = text[s:e].replace("**", "").strip().lstrip("#>-* ").strip()
-        m = _STATEMENT.match(sentence)
-        if m is None:
-            m = _REVERSED.match(sentence)
-            if m is None or len(m.group("span").split()) > 4:  # "12 is the answer", not a sentence about it
-                continue
-        span = m.group("span").strip()
+        span = _statement_span(text[s:e])
+        if span is None:
+            continue
         if not span.strip(".:") and k + 1 < len(sentences):  # "The answer is:" then the value on its own line
             s2, e = sentences[k + 1]
             span = text[s2:e]
-        # "12 or 15" states two answers: two statements, which disagree.
-        alternatives = re.split(r"\s+or\s+", _cut_clause(span.translate(_MINUS).strip()))
-        if len(alternatives) > 1 and sum(bool(_NUMBER.search(a)) for a in alternatives) > 1:
-            values = [value_of(a) for a in alternatives]
-        else:
-            values = [value_of(span)]
+        values = _span_values(span)
         out += [Statement(s, e, v) for v in values if v is not None]
         valueless += all(v is None for v in values)
     return out, valueless
+
+
+# Cached per sentence and per span: a corrupted solution repeats most of its original's sentences, and
+# the label checks read the answer of every corruption made.
+@lru_cache(maxsize=1 << 14)
+def _statement_span(raw: str) -> Optional[str]:
+    """What a final-answer sentence states (`The answer is <span>`), or None for any other sentence."""
+    sentence = raw.replace("**", "").strip().lstrip("#>-* ").strip()
+    m = _STATEMENT.match(sentence)
+    if m is None:
+        m = _REVERSED.match(sentence)
+        if m is None or len(m.group("span").split()) > 4:  # "12 is the answer", not a sentence about it
+            return None
+    return m.group("span").strip()
+
+
+@lru_cache(maxsize=1 << 14)
+def _span_values(span: str) -> tuple[Optional[str], ...]:
+    # "12 or 15" states two answers: two statements, which disagree.
+    alternatives = re.split(r"\s+or\s+", _cut_clause(span.translate(_MINUS).strip()))
+    if len(alternatives) > 1 and sum(bool(_NUMBER.search(a)) for a in alternatives) > 1:
+        return tuple(value_of(a) for a in alternatives)
+    return (value_of(span),)
 
 
 def _hash_lines(text: str) -> list[Statement]:

@@ -22,6 +22,10 @@ from typing import Iterable, Optional
 
 _TOKEN = re.compile(
     r"""
+    # Only where a token can start (every alternative's first character): the scan skips the rest of
+    # the text at one class test a character instead of trying each alternative's lookbehinds there.
+    (?=[\\}\d.^+×÷·–−*/\-xXtpmdei()=])
+    (?:
     (?P<frac>\\[dt]?frac\s*\{)
   | (?P<brace_mid>\}\s*\{)
   | (?P<brace_close>\})
@@ -33,6 +37,7 @@ _TOKEN = re.compile(
   | (?P<lp>\\left\(|(?<!\\)\()
   | (?P<rp>\\right\)|(?<!\\)\))
   | (?P<eq>=|\bequals\b|\bis\ equal\ to\b)
+    )
     """,
     re.VERBOSE,
 )
@@ -118,6 +123,21 @@ class StepMath:
                    or (token.fraction and any(token.start <= t.start < token.end for t in c.lhs)) for c in self.calcs)
 
 
+class Value(Fraction):
+    """A written number's value: a Fraction that computes its hash once. Every number a step writes is
+    one cached Value, hashed again by every set and dict of values the operators and checks build
+    (Fraction's own hash takes a modular inverse each time: a tenth of the injection stage)."""
+
+    __slots__ = ("_hash",)
+
+    def __hash__(self) -> int:
+        try:
+            return self._hash
+        except AttributeError:
+            self._hash = h = Fraction.__hash__(self)
+            return h
+
+
 @lru_cache(maxsize=1 << 14)
 def _number_value(text: str, percent: bool) -> Fraction:
     """Cached, with integer and decimal fast paths: `Fraction(str)` parses with a regex, and this
@@ -125,14 +145,24 @@ def _number_value(text: str, percent: bool) -> Fraction:
     digits = text.replace("{,}", "").replace(",", "")  # 3,000 and LaTeX's 3{,}000
     whole, dot, decimals = digits.partition(".")
     if (whole.isdigit() or (dot and not whole)) and (not dot or decimals.isdigit()) and digits.isascii():
-        v = Fraction(int(whole + decimals), 10 ** len(decimals)) if dot else Fraction(int(whole))
+        v = Value(int(whole + decimals), 10 ** len(decimals)) if dot else Value(int(whole))
     else:
-        v = Fraction(digits)
-    return v / 100 if percent else v
+        v = Value(digits)
+    return Value(v / 100) if percent else v
 
 
 def tokenize(text: str) -> list[list[Token]]:
-    """Runs of math tokens: tokens separated only by what `_GAP` allows belong to one run."""
+    """Runs of math tokens: tokens separated only by what `_GAP` allows belong to one run. A new list
+    of runs each call, from a cached reading (parse_step and numbers_in read the same steps)."""
+    return [list(run) for run in _tokenized(text)]
+
+
+@lru_cache(maxsize=1 << 14)
+def _tokenized(text: str) -> tuple[tuple[Token, ...], ...]:
+    return tuple(tuple(run) for run in _tokenize(text))
+
+
+def _tokenize(text: str) -> list[list[Token]]:
     runs: list[list[Token]] = []
     current: list[Token] = []
     last_end = None
@@ -313,7 +343,7 @@ def _calcs_in_run(run: list[Token], text: str = "") -> list[Calc]:
     return calcs
 
 
-_LATEX_FRACTION = re.compile(r"(?<![\\\w])-?\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}")
+_LATEX_FRACTION = re.compile(r"(?=[-\\])(?<![\\\w])-?\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}")
 
 
 def latex_fractions(text: str) -> list[Token]:

@@ -47,7 +47,9 @@ def failed_check(inj: ErrorInjection, recompute: bool) -> Optional[str]:
     if change.corrupted != inj.first_error_step:
         return "label_not_first_change"
     before = inj.original_steps[change.original] if change.original is not None else None
-    known = numbers_in(inj.problem) | {v for s in inj.original_steps for v in numbers_in(s)}
+    # the values a reader already has, needed only to judge an inserted step (one with no `before`)
+    known = (set() if before is not None else
+             numbers_in(inj.problem) | {v for s in inj.original_steps for v in numbers_in(s)})
     if not step_is_wrong(inj.corrupted_steps[change.corrupted], before, known):
         return "first_change_not_an_error"
     if restated_old_value(inj.original_steps, inj.corrupted_steps) is not None:

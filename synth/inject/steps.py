@@ -15,7 +15,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Optional
 
-from synth.inject.arith import StepMath, parse_step, step_marker
+from synth.inject.arith import StepMath, _number_value, parse_step, step_marker
 
 _SPACE = re.compile(r"\s+")
 _NUMBER_COMMAS = re.compile(r"(?<=\d),(?=\d{3})")
@@ -42,6 +42,15 @@ class FirstChange:
     original: Optional[int]  # the original step it stands in place of; None for an inserted step
 
 
+@lru_cache(maxsize=1 << 12)
+def _opcodes(original: tuple[str, ...], corrupted: tuple[str, ...]) -> tuple[tuple[str, int, int, int, int], ...]:
+    """The alignment of two solutions' normalized steps. Cached: the label checks and the seam checks
+    align the same pair of solutions several times."""
+    a = [normalize_step(s) for s in original]
+    b = [normalize_step(s) for s in corrupted]
+    return tuple(difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes())
+
+
 def first_change(original: list[str], corrupted: list[str]) -> Optional[FirstChange]:
     """The first step of `corrupted` that is not an unchanged step of `original`.
 
@@ -50,9 +59,7 @@ def first_change(original: list[str], corrupted: list[str]) -> Optional[FirstCha
     shrank, the removed steps are taken to be its first ones, so the changed step is compared with the
     step it rewrote. A pure deletion has no changed step and returns None.
     """
-    a = [normalize_step(s) for s in original]
-    b = [normalize_step(s) for s in corrupted]
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+    for tag, i1, i2, j1, j2 in _opcodes(tuple(original), tuple(corrupted)):
         if tag == "replace":
             return FirstChange(j1, i1 + max(0, (i2 - i1) - (j2 - j1)))
         if tag == "insert":
@@ -75,10 +82,8 @@ def _quantities(step: str) -> tuple[Fraction, ...]:
 def aligned_changes(original: list[str], corrupted: list[str]) -> list[tuple[int, str, str]]:
     """(index in `corrupted`, original step, corrupted step) for every step edited in place, steps
     aligned as in first_change (a removed step is taken from the start of its block)."""
-    a = [normalize_step(s) for s in original]
-    b = [normalize_step(s) for s in corrupted]
     out = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+    for tag, i1, i2, j1, j2 in _opcodes(tuple(original), tuple(corrupted)):
         if tag == "replace":
             n = min(i2 - i1, j2 - j1)
             out += [(j2 - n + k, original[i2 - n + k], corrupted[j2 - n + k]) for k in range(n)]
@@ -86,7 +91,7 @@ def aligned_changes(original: list[str], corrupted: list[str]) -> list[tuple[int
 
 
 _LATEX_FRACTION = re.compile(r"\\[dt]?frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}")
-_DIGITS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\d.,])\d+(?:\.\d+)?")
+_DIGITS = re.compile(r"(?=\d)(?:(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\d.,])\d+(?:\.\d+)?)")
 
 
 _NUMBER_WORDS = {w: Fraction(n) for n, w in enumerate(
@@ -108,7 +113,7 @@ def _written_numbers(step: str) -> list:
     fractions = [("frac", int(m.group(1)), int(m.group(2))) for m in _LATEX_FRACTION.finditer(step)
                  if m.start() >= skip]
     step = _LATEX_FRACTION.sub(lambda m: " " * len(m.group()), step)
-    return (fractions + [Fraction(m.group().replace(",", "")) for m in _DIGITS.finditer(step) if m.start() >= skip]
+    return (fractions + [_number_value(m.group(), False) for m in _DIGITS.finditer(step) if m.start() >= skip]
             + [_NUMBER_WORDS[m.group().lower()] for m in _WORD_NUMBER.finditer(step) if m.start() >= skip])
 
 
