@@ -255,6 +255,13 @@ def _statement_span(raw: str) -> Optional[str]:
     return m.group("span").strip()
 
 
+def statement_tail(sentence: str) -> str:
+    """What a final-answer sentence says past the clause that states its answer (`, and now Zoe has
+    34 apples.`); empty for a sentence that is no statement or says nothing more."""
+    span = _statement_span(sentence) or ""
+    return span[len(_cut_clause(span)):]
+
+
 @lru_cache(maxsize=1 << 14)
 def _span_values(span: str) -> tuple[Optional[str], ...]:
     # "12 or 15" states two answers: two statements, which disagree.

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Optional
 
-from synth.answers import AnswerReading, answers_match, read_answer, value_of
-from synth.inject.arith import parse_step
+from synth.answers import AnswerReading, answers_match, read_answer, statement_tail, value_of
+from synth.inject.arith import cut_from_more, evaluate, parse_step, tokenize
 
 FLAWS = ("cut_off", "no_stated_answer", "false_computation", "contradiction_after_answer", "goes_on_after_answer",
          "answer_not_in_asked_form", "answer_not_worked_out", "placeholder_answer")
@@ -69,14 +69,53 @@ def _bare_equalities(line: str) -> list[str]:
     return out
 
 
+def _close(a: Fraction, b: Fraction) -> bool:
+    """Equal up to the rounding people write between two expressions (cents, half a percent)."""
+    return abs(a - b) <= max(Fraction(1, 100), abs(b) / 200)
+
+
+def _false_chains(line: str) -> list[str]:
+    """Each `A = B` of a chain where both sides are computations and their values differ: `40 / 4 * 4
+    = 40 / 4 = 10` (blind read r6) or the running total `10 + 5 = 15 - 3 = 12`. The parser checks a
+    computation against the number after its `=`; a chain whose next link is itself an expression
+    would otherwise go unread."""
+    out = []
+    for run in tokenize(line):
+        eqs = [i for i, t in enumerate(run) if t.kind == "eq"]
+        for n, (a, b) in enumerate(zip(eqs, eqs[1:])):
+            right = run[a + 1:b]
+            if not any(t.kind == "op" for t in right) or (right_value := evaluate(right)) is None:
+                continue
+            left = run[eqs[n - 1] + 1 if n else 0:a]  # the whole link before `=`, never a fragment of it
+            if (not any(t.kind == "op" for t in left) or (left_value := evaluate(left)) is None
+                    or cut_from_more(line, left, []) or not _unit_words(line, left, run[a])):
+                continue
+            if not _close(left_value, right_value):
+                out.append(line[left[0].start:right[-1].end].strip())
+    return out
+
+
+def _unit_words(line: str, left: list, eq) -> bool:
+    """Whether the words between a computation and its `=` are its numbers' unit (`40 apples / 4
+    friends * 4 friends =`), not the words of a sentence (`by 1/3 gives b =`, `60 seconds per minute
+    =` after `7 minutes`): only then is the `=` read as the computation's."""
+    words = tuple(re.findall(r"[A-Za-z]+", line[left[-1].end:eq.start]))
+    if not words:
+        return True
+    nums = [k for k, t in enumerate(left) if t.kind == "num"][:-1]
+    return any(tuple(re.findall(r"[A-Za-z]+", line[left[k].end:left[k + 1].start])) == words for k in nums)
+
+
 def false_computations(text: str) -> list[str]:
-    """Each written computation whose stated result is not its value (`7 / 12 = 0.875`), and each
-    equality of two different numbers (`1 = 3`)."""
+    """Each written computation whose stated result is not its value (`7 / 12 = 0.875`), each link of
+    a chain of computations that are not equal (`40 / 4 * 4 = 40 / 4`), and each equality of two
+    different numbers (`1 = 3`)."""
     out = []
     for line in text.splitlines():
         for c in parse_step(line).calcs:
             if not c.holds:
                 out.append(c.text(line).strip())
+        out += _false_chains(line)
         out += _bare_equalities(line)
     return out
 
@@ -103,7 +142,13 @@ def goes_on_after_answer(text: str, reading: AnswerReading) -> Optional[str]:
     """What a solution writes after its first final-answer statement besides saying the answer again
     (the whole solution written a second time, `Then 98 + 2 = 100`, more reasoning); None when
     nothing. A worked solution ends at its answer: what follows is noise a trainer learns to copy."""
-    after = text[reading.statements[0].end:]
+    first = reading.statements[0]
+    # the statement's own sentence, past the clause that states the answer: `The answer is 41 + 33 =
+    # 74, and now Zoe has 34 apples.` (blind read r6) goes on within its sentence
+    tail = statement_tail(text[first.start:first.end])
+    if re.search(r"\d", tail):
+        return f"text after the final answer: {tail.strip()[:80]!r}"
+    after = text[first.end:]
     rest_of_line, _, later = after.partition("\n")
     later = "\n".join(ln for ln in later.splitlines() if not _RESTATED.match(ln.replace("**", "")))
     # more lines, or more numbers on its line (`The answer is 98. Then 98 + 2 = 100`); not `$ dollars.`
@@ -120,10 +165,12 @@ _ASKS_FOR_WORK = {"solve_math"}
 
 
 def _worked_out(text: str, reading: AnswerReading) -> bool:
-    """Whether a written computation before the first final-answer statement results in the answer."""
+    """Whether the last written computation up to the first final-answer statement results in the
+    answer. The last, not any: `7 - 4 = 3 cookies`, then `Ava now has 3 - 3 = 0 cookies`, then `The
+    answer is 3.` (blind read r6) reaches its answer by going back past its own work."""
     before = text[:reading.statements[0].end]
-    return any(answers_match(c.result.text, reading.answer or "")
-               for line in before.splitlines() for c in parse_step(line).calcs)
+    calcs = [c for line in before.splitlines() for c in parse_step(line).calcs]
+    return bool(calcs) and answers_match(calcs[-1].result.text, reading.answer or "")
 
 
 def _in_asked_form(text: str, reading: AnswerReading, prompt: str) -> Optional[str]:

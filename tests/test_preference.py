@@ -159,6 +159,13 @@ UNCLEAN = [
     # blind read r3: the right number with no computation that gives it (`So, Lena now has 2 apples.`)
     ("She has 3 apples now.\nThe answer is 3.", "answer_not_worked_out"),
     ("She has 1 + 1 = 2 apples and 3 friends.\nThe answer is 3.", "answer_not_worked_out"),
+    # blind read r6: a chain whose links are not equal (40 / 4 * 4 is 40, not 40 / 4)
+    ("She shares 12 apples / 4 friends * 4 friends = 12 apples / 4 friends = 3 apples.\nThe answer is 3.",
+     "false_computation"),
+    # blind read r6: the answer reached by going back past the solution's own last computation
+    ("She has 7 - 4 = 3 apples left.\nShe now has 3 - 3 = 0 apples.\nThe answer is 3.", "answer_not_worked_out"),
+    # blind read r6: the answer's own sentence goes on to another count
+    ("The answer is now 1 + 2 = 3, and now she has 4 apples.\nThe answer is 3.", "goes_on_after_answer"),
     ("She has 1 + 2 = 3 apples.\nThe answer is: 3 apples, she said happily to everyone.", "answer_not_in_asked_form"),
     ("She has 1 + 2 = 3 apples.", "no_stated_answer"),  # finished, and read as 3, but never stated
     ("She has 1 + 2 = 3 apples.\nSo she has 3 apples in her bag and", "cut_off"),
@@ -166,6 +173,21 @@ UNCLEAN = [
     ("The answer is 10 - 7 = 3.", "answer_not_in_asked_form"),
     ("She has 1 + 2 = 3 apples.\nThe answer is N.\nThe answer is 3.", "placeholder_answer"),
 ]
+
+
+def test_chained_computations_are_read_link_by_link():
+    """Each `=` of a chain between two computations must hold; a unit repeated before `=` belongs to the
+    computation, the words of a sentence do not (`by 1/3 gives b = (1/3)*180`: no chain)."""
+    from synth.process import false_computations
+
+    assert false_computations("40 apples / 4 friends * 4 friends = 40 apples / 4 friends = 10 apples") == [
+        "40 apples / 4 friends * 4 friends = 40 apples / 4"]
+    assert false_computations("She has $10 + $5 = $15 - $3 = $12.") == ["10 + $5 = $15 - $3"]
+    for true in ("2 * (3 + 4) = 2 * 7 = 14", "3 boxes * 4 pens = 12 pens / 2 = 6",
+                 "12 / 4 * 3 = 3 * 3 = 9 apples", "Multiplying both sides by 1/3 gives b = (1/3)*180 = 60",
+                 "7 minutes x 60 seconds per minute = 420 seconds + 23 seconds = 443 seconds",
+                 "10 / 3 = 3.33 = 3.33 * 1", "Together 1 + 0 + 2 + 1/2 + 2 1/2 = 1 + 2 + 3 = 6 pieces"):
+        assert false_computations(true) == [], true
 
 
 def flaw_of(i: int) -> str:
@@ -195,7 +217,7 @@ def test_a_correct_answer_is_not_enough_to_be_chosen():
     row = stage.screen_report
     assert (row.n_in, row.n_out, sum(row.dropped.values())) == (n + 2, 1, n + 1) == (n + 2, 1, len(reasons))
     screen = row.breakdown["flaws"]
-    assert screen["tried"] == n + 2 and screen["kept"] == 1 and screen["false_computation"] == 3
+    assert screen["tried"] == n + 2 and screen["kept"] == 1 and screen["false_computation"] == 4
     assert next(r for r in result.rejects if r.record_id == "u0-s0").detail.startswith("false_computation: 7 / 12")
 
 
