@@ -54,8 +54,16 @@ def check_batch(batch: Batch) -> list[dict[str, Any]]:
     own, so slices give the batch's result), and the sums the dataset-level means need."""
     from synth.shard_files import fewer_collections
 
-    with fewer_collections():  # a quarter less CPU per row (measured on processbench and injections batches)
-        return _check_batch(batch)
+    # What the process held before the batch (a build process: a chunk's records, ~700k objects) is
+    # frozen out of the collections, so the full one after each slice walks only what GX made: 2.4x
+    # less CPU per row there than walking the whole heap each slice, and unlike collecting only the
+    # young generations, nothing GX made outlives its slice (26 MB less peak per worker).
+    gc.freeze()
+    try:
+        with fewer_collections():  # a quarter less CPU per row (measured on processbench and injections batches)
+            return _check_batch(batch)
+    finally:
+        gc.unfreeze()
 
 
 def _check_batch(batch: Batch) -> list[dict[str, Any]]:
@@ -89,11 +97,7 @@ def _check_batch(batch: Batch) -> list[dict[str, Any]]:
         r = validate_table(batch.table, df, docs_dir=docs, leave_out=DATASET_LEVEL)
         out.append({"table": batch.table, "failures": r.failures, "sums": sums, "rows": len(df)})
         del df, r
-        # Each run leaves a GX context in reference cycles: freed here, not batches later. Young
-        # generations only: the context was made during this slice, and a full collection would walk
-        # every object of the process each slice (a build process holds ~700k: 2.4x the CPU per row).
-        # fewer_collections' full collection at the end of the batch frees anything promoted meanwhile.
-        gc.collect(1)
+        gc.collect()  # each run leaves a GX context in reference cycles: freed here, not batches later
     return out
 
 
