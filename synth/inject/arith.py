@@ -289,7 +289,7 @@ def evaluate(tokens: Iterable[Token], values: Optional[dict[int, Fraction]] = No
 _CONTINUES = re.compile(r"[A-Za-z0-9)}\]!^_]\s*$")
 
 
-def _cut_from_more(text: str, lhs: list[Token], dropped: list[Token]) -> bool:
+def cut_from_more(text: str, lhs: list[Token], dropped: list[Token]) -> bool:
     """Whether the expression found before `=` is only the tail of a longer one the tokenizer could
     not read (a variable, a factorial, a dropped operator): its value would be that of a fragment."""
     if dropped and dropped[-1].kind == "op":
@@ -331,7 +331,7 @@ def _calcs_in_run(run: list[Token], text: str = "") -> list[Calc]:
                 break
             value = evaluate(lhs)
             if value is not None:
-                if text and _cut_from_more(text, lhs, run[lo:s]):
+                if text and cut_from_more(text, lhs, run[lo:s]):
                     break
                 result = run[result_at]
                 if result_at != e + 1:
@@ -376,7 +376,7 @@ def _fraction_results(calcs: list[Calc], run: list[Token], text: str, fractions:
         if not lhs or not any(t.kind == "op" and t.editable for t in lhs) or lhs[0].kind == "op":
             continue
         value = evaluate(lhs)
-        if value is not None and not _cut_from_more(text, lhs, []):
+        if value is not None and not cut_from_more(text, lhs, []):
             out.append(Calc(tuple(lhs), result, value))
     return calcs + out
 
