@@ -22,6 +22,7 @@ from typing import Optional
 
 from synth.answers import AnswerReading, answers_match, read_answer, statement_tail, value_of
 from synth.inject.arith import cut_from_more, evaluate, parse_step, tokenize
+from synth.inject.recheck import holds
 
 FLAWS = ("cut_off", "no_stated_answer", "false_computation", "contradiction_after_answer", "goes_on_after_answer",
          "answer_not_in_asked_form", "answer_not_worked_out", "placeholder_answer")
@@ -69,11 +70,6 @@ def _bare_equalities(line: str) -> list[str]:
     return out
 
 
-def _close(a: Fraction, b: Fraction) -> bool:
-    """Equal up to the rounding people write between two expressions (cents, half a percent)."""
-    return abs(a - b) <= max(Fraction(1, 100), abs(b) / 200)
-
-
 def _false_chains(line: str) -> list[str]:
     """Each `A = B` of a chain where both sides are computations and their values differ: `40 / 4 * 4
     = 40 / 4 = 10` (blind read r6) or the running total `10 + 5 = 15 - 3 = 12`. The parser checks a
@@ -90,7 +86,7 @@ def _false_chains(line: str) -> list[str]:
             if (not any(t.kind == "op" for t in left) or (left_value := evaluate(left)) is None
                     or cut_from_more(line, left, []) or not _unit_words(line, left, run[a])):
                 continue
-            if not _close(left_value, right_value):
+            if not holds(float(right_value), float(left_value)):  # to the rounding people write
                 out.append(line[left[0].start:right[-1].end].strip())
     return out
 

@@ -139,7 +139,7 @@ class Value(Fraction):
 
 
 @lru_cache(maxsize=1 << 14)
-def _number_value(text: str, percent: bool) -> Fraction:
+def number_value(text: str, percent: bool) -> Fraction:
     """Cached, with integer and decimal fast paths: `Fraction(str)` parses with a regex, and this
     runs for every number of every step the operators and checks read (the build's hottest call)."""
     digits = text.replace("{,}", "").replace(",", "")  # 3,000 and LaTeX's 3{,}000
@@ -179,7 +179,7 @@ def _tokenize(text: str) -> list[list[Token]]:
         s, e = m.start(), m.end()
         if kind == "num":
             percent = bool(_PERCENT_AFTER.match(text, e, e + 2))
-            current.append(Token("num", s, e, m.group(), _number_value(m.group(), percent), percent))
+            current.append(Token("num", s, e, m.group(), number_value(m.group(), percent), percent))
         elif kind == "op":
             word = m.group()
             if word not in _OP_SYMBOL:  # `divided  by` with more space than one

@@ -15,7 +15,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Optional
 
-from synth.inject.arith import StepMath, _number_value, parse_step, step_marker
+from synth.inject.arith import StepMath, number_value, parse_step, step_marker
 
 _SPACE = re.compile(r"\s+")
 _NUMBER_COMMAS = re.compile(r"(?<=\d),(?=\d{3})")
@@ -113,7 +113,7 @@ def _written_numbers(step: str) -> list:
     fractions = [("frac", int(m.group(1)), int(m.group(2))) for m in _LATEX_FRACTION.finditer(step)
                  if m.start() >= skip]
     step = _LATEX_FRACTION.sub(lambda m: " " * len(m.group()), step)
-    return (fractions + [_number_value(m.group(), False) for m in _DIGITS.finditer(step) if m.start() >= skip]
+    return (fractions + [number_value(m.group(), False) for m in _DIGITS.finditer(step) if m.start() >= skip]
             + [_NUMBER_WORDS[m.group().lower()] for m in _WORD_NUMBER.finditer(step) if m.start() >= skip])
 
 
