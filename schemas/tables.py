@@ -241,13 +241,34 @@ def _to_plain(value: Any) -> Any:
     return value
 
 
+def _plain_column(arrow_type: pa.DataType) -> bool:
+    """Whether a column's values may hold dataclasses (structs, lists of them) to be made dicts."""
+    if pa.types.is_struct(arrow_type) or pa.types.is_map(arrow_type):
+        return True
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type):
+        return _plain_column(arrow_type.value_type)
+    return False
+
+
 def records_to_table(records: list[Any], spec: TableSpec) -> pa.Table:
-    """Builds the table with the declared schema; a record of the wrong type is a programming error."""
+    """Builds the table with the declared schema; a record of the wrong type is a programming error.
+    Column by column: a chunk's tables are a fifth of a streamed build's own CPU, and a dict per row
+    (Arrow's `from_pylist`) cost three times as much for the same table."""
     for r in records:
         if not isinstance(r, spec.record_type):
             raise TypeError(f"table {spec.name!r} takes {spec.record_type.__name__}, got {type(r).__name__}")
-    rows = [_to_plain(r) for r in records]
-    return pa.Table.from_pylist(rows, schema=spec.schema)
+    attr = {f.metadata.get("column", f.name): f.name for f in dataclasses.fields(spec.record_type)}
+    columns = []
+    for field in spec.schema:
+        name = attr.get(field.name)
+        if name is None:
+            columns.append(pa.nulls(len(records), field.type))
+            continue
+        values = [getattr(r, name) for r in records]
+        if _plain_column(field.type):
+            values = [_to_plain(v) for v in values]
+        columns.append(pa.array(values, type=field.type))
+    return pa.Table.from_arrays(columns, schema=spec.schema)
 
 
 def __getattr__(name: str):
