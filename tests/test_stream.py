@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from schemas import LabelledSolution
 from synth import exports
-from synth.filters.streaming import KeyRuns, StreamExactDedup, StreamNearDedup
+from synth.filters.streaming import KeyFile, KeyRuns, StreamExactDedup, StreamNearDedup
 from synth.recipe import FilterStage, NearDedupSpec
 from synth.stages.filter import build_blocks, run_chain
 
@@ -59,7 +59,7 @@ def _streamed(records, cfg, folder: Path, size: int, restart_at: int | None = No
         out = []
         for b in build_blocks(cfg):
             if b.name == "exact_dedup":
-                b = StreamExactDedup(b, lambda k: folder / f"dedup-{k}.parquet")
+                b = StreamExactDedup(b, lambda k: folder / f"dedup-{k}.bin")
             elif b.name == "near_dedup":
                 b = StreamNearDedup(b, lambda k: folder / f"near-{k}.npz")
             out.append(b)
@@ -98,19 +98,34 @@ def test_dedup_across_chunks_decides_what_one_pass_decides(tmp_path):
     assert _streamed(records, cfg, tmp_path / "c", 64, restart_at=7) == whole  # state rebuilt from disk
 
 
-def test_key_runs_find_every_key_in_the_chunk_that_had_it_first():
+def test_key_runs_find_every_key_in_the_chunk_and_row_that_had_it_first():
     rng = np.random.default_rng(3)
     runs, truth = KeyRuns(), {}
     for chunk in range(40):
         keys = np.unique(rng.integers(0, 2**63, size=int(rng.integers(0, 300)), dtype=np.uint64))
-        keys = np.array([k for k in keys.tolist() if k not in truth], dtype="<u8")
-        found = runs.find(keys)
+        keys = rng.permutation(np.array([k for k in keys.tolist() if k not in truth], dtype="<u8"))
+        found, _ = runs.find(keys)
         assert (found == -1).all()
         runs.add(keys, chunk)
-        truth.update({k: chunk for k in keys.tolist()})
+        truth.update({k: (chunk, row) for row, k in enumerate(keys.tolist())})
     probe = np.array(list(truth) + [1, 2, 3], dtype="<u8")
-    assert runs.find(probe).tolist() == [truth[k] for k in truth] + [-1, -1, -1]
+    chunks, rows = runs.find(probe)
+    assert list(zip(chunks.tolist(), rows.tolist()))[:-3] == [truth[k] for k in truth]
+    assert chunks[-3:].tolist() == [-1, -1, -1]
     assert len(runs.runs) <= 12  # merged as they grow: lookups touch few runs
+
+
+def test_key_file_gives_back_any_row_without_reading_the_file(tmp_path):
+    rng = random.Random(2)
+    keys = [rng.randbytes(16) for _ in range(500)]
+    ids = [f"l{i:05d}-{'é' * (i % 4)}" for i in range(500)]  # ids of every length, not only ASCII
+    path = tmp_path / "dedup-labelled.bin"
+    KeyFile.write(path, keys, ids)
+    assert KeyFile.keys(path) == keys
+    for i in (0, 1, 257, 499):
+        assert KeyFile.row(path, i) == (keys[i], ids[i])
+    KeyFile.write(path, [], [])  # a chunk that added nothing
+    assert KeyFile.keys(path) == []
 
 
 def test_dataset_gates_see_every_file(tmp_path):

@@ -5,9 +5,10 @@ exact and near dedup must still keep the first record of each group over the who
 blocks wrap the per-build blocks of synth/filters/blocks.py and keep only what later chunks need:
 
 - `StreamExactDedup`: the 64-bit prefix of each first-seen text key (sorted runs, merged as they
-  grow) and the chunk that had it: 12 bytes per distinct text, never the text. The full 16-byte key
-  and the first record's id are kept on disk, per chunk (`dedup-<collection>.parquet`), read back
-  only to confirm a cross-chunk hit and to name the record it duplicates.
+  grow), the chunk that had it and its row there: 16 bytes per distinct text, never the text. The
+  full 16-byte key and the first record's id are kept on disk, per chunk (`dedup-<collection>.bin`,
+  a `KeyFile`), and one row of it is read back only to confirm a cross-chunk hit and to name the
+  record it duplicates.
 - `StreamNearDedup`: every record's MinHash signature and whether it was kept (num_perm x 4 bytes
   per record, as datatrove's and NeMo Curator's signature stages keep), plus its id.
 
@@ -18,12 +19,11 @@ chunk files of finished chunks, so a build resumed after a kill filters as an un
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from synth.filters.blocks import Drop, ExactDedup, NearDedup, text_key
 from synth.filters.minhash import near_pairs
@@ -31,43 +31,90 @@ from synth.filters.text import TextView, with_hashes
 
 
 class KeyRuns:
-    """A set of 64-bit keys, each with the chunk that first had it, as sorted runs; a run is merged
-    with the one before it once that one is at most twice its size, so lookups touch O(log n) runs
-    and each key is re-sorted O(log n) times over the build."""
+    """A set of 64-bit keys, each with where it was first seen (a chunk and a row of that chunk's
+    dedup file), as sorted runs; a run is merged with the one before it once that one is at most
+    twice its size, so lookups touch O(log n) runs and each key is re-sorted O(log n) times over the
+    build."""
 
     def __init__(self) -> None:
-        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
+        self.runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def __len__(self) -> int:
-        return sum(len(k) for k, _ in self.runs)
+        return sum(len(k) for k, _, _ in self.runs)
 
     @property
     def nbytes(self) -> int:
-        return sum(k.nbytes + c.nbytes for k, c in self.runs)
+        return sum(k.nbytes + c.nbytes + r.nbytes for k, c, r in self.runs)
 
-    def find(self, keys: np.ndarray) -> np.ndarray:
-        """For each key, the chunk that had it first, or -1."""
-        out = np.full(len(keys), -1, dtype=np.int32)
-        for ks, cs in self.runs:
+    def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each key, the chunk that had it first (-1: none) and its row there."""
+        chunk = np.full(len(keys), -1, dtype=np.int32)
+        row = np.zeros(len(keys), dtype=np.int32)
+        for ks, cs, rs in self.runs:
             pos = np.minimum(np.searchsorted(ks, keys), len(ks) - 1)
             hit = ks[pos] == keys
-            out[hit] = cs[pos[hit]]
-        return out
+            chunk[hit], row[hit] = cs[pos[hit]], rs[pos[hit]]
+        return chunk, row
 
     def add(self, keys: np.ndarray, chunk: int) -> None:
+        """`keys` in the order of the chunk's dedup file (row i is keys[i])."""
         if not len(keys):
             return
         order = np.argsort(keys, kind="stable")
-        self.runs.append((keys[order], np.full(len(keys), chunk, dtype=np.int32)))
+        self.runs.append((keys[order], np.full(len(keys), chunk, dtype=np.int32), order.astype(np.int32)))
         while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
-            (k1, c1), (k2, c2) = self.runs.pop(-2), self.runs.pop(-1)
-            keys_, chunks = np.concatenate([k1, k2]), np.concatenate([c1, c2])
+            (k1, c1, r1), (k2, c2, r2) = self.runs.pop(-2), self.runs.pop(-1)
+            keys_ = np.concatenate([k1, k2])
             order = np.argsort(keys_, kind="stable")
-            self.runs.append((keys_[order], chunks[order]))
+            self.runs.append((keys_[order], np.concatenate([c1, c2])[order], np.concatenate([r1, r2])[order]))
 
 
 def _prefix(keys: list[bytes]) -> np.ndarray:
     return np.frombuffer(b"".join(k[:8] for k in keys), dtype="<u8") if keys else np.zeros(0, dtype="<u8")
+
+
+class KeyFile:
+    """One chunk's first-seen keys and the ids of their records, laid out so that one row is read
+    with two small reads, never the file: a later chunk that repeats a text confirms its full key and
+    names the first record at any distance (a Parquet file per hit, read whole, grew a 2M-seed
+    build's filter from 1.3 to 4.5 s per chunk by chunk 60).
+
+        n (u8) | n keys of 16 bytes | n + 1 offsets (u8) into the ids | the ids, UTF-8
+    """
+
+    KEY = 16
+
+    @staticmethod
+    def write(path: Path, keys: list[bytes], ids: list[str]) -> None:
+        blobs = [i.encode() for i in ids]
+        offsets = np.zeros(len(blobs) + 1, dtype="<u8")
+        np.cumsum([len(b) for b in blobs], out=offsets[1:])
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as f:
+            f.write(np.uint64(len(keys)).astype("<u8").tobytes())
+            f.write(b"".join(keys))
+            f.write(offsets.tobytes())
+            f.write(b"".join(blobs))
+        tmp.replace(path)  # a killed writer leaves no half file under the real name
+
+    @staticmethod
+    def keys(path: Path) -> list[bytes]:
+        with path.open("rb") as f:
+            n = int(np.frombuffer(f.read(8), dtype="<u8")[0])
+            raw = f.read(n * KeyFile.KEY)
+        return [raw[i:i + KeyFile.KEY] for i in range(0, len(raw), KeyFile.KEY)]
+
+    @staticmethod
+    def row(path: Path, i: int) -> tuple[bytes, str]:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            n = int(np.frombuffer(os.pread(fd, 8, 0), dtype="<u8")[0])
+            key = os.pread(fd, KeyFile.KEY, 8 + KeyFile.KEY * i)
+            start, end = np.frombuffer(os.pread(fd, 16, 8 + KeyFile.KEY * n + 8 * i), dtype="<u8").tolist()
+            rid = os.pread(fd, end - start, 8 + KeyFile.KEY * n + 8 * (n + 1) + start).decode()
+        finally:
+            os.close(fd)
+        return key, rid
 
 
 class StreamExactDedup:
@@ -77,34 +124,29 @@ class StreamExactDedup:
 
     def __init__(self, base: ExactDedup, sidecar: Callable[[int], Path]):
         self.earlier = dict(base.seen)  # earlier versions' keys (against_earlier_versions)
-        self.sidecar = sidecar  # chunk -> its dedup file
+        self.sidecar = sidecar  # chunk -> its dedup file (KeyFile)
         self.index = KeyRuns()
         self.chunk = 0
         self.new: dict[bytes, str] = {}
-        self._ids: dict[int, dict[bytes, str]] = {}
 
     def begin(self, chunk: int) -> None:
         self.chunk, self.new = chunk, {}
 
-    def _first_ids(self, chunk: int) -> dict[bytes, str]:
-        if chunk not in self._ids:
-            if len(self._ids) > 8:
-                self._ids.pop(next(iter(self._ids)))
-            t = pq.read_table(self.sidecar(chunk), page_checksum_verification=True)
-            self._ids[chunk] = dict(zip(t.column("key").to_pylist(), t.column("record_id").to_pylist()))
-        return self._ids[chunk]
-
     def decide(self, items: list[TextView]) -> list[Drop]:
         keys = [text_key(it) for it in items]
-        prior = self.index.find(_prefix(keys)) if len(self.index) else np.full(len(keys), -1, dtype=np.int32)
+        if len(self.index):
+            prior, rows = self.index.find(_prefix(keys))
+        else:
+            prior, rows = np.full(len(keys), -1, dtype=np.int32), np.zeros(len(keys), dtype=np.int32)
         out: list[Drop] = []
-        for it, k, c in zip(items, keys, prior.tolist()):
+        for it, k, c, r in zip(items, keys, prior.tolist(), rows.tolist()):
             first = self.earlier.get(k)
             if first is not None:
                 out.append(("duplicate_of_earlier_version", f"same text as {first}"))
                 continue
             if c >= 0:
-                first = self._first_ids(c).get(k)  # None: the 64-bit prefixes collided, the texts differ
+                key, rid = KeyFile.row(self.sidecar(c), r)
+                first = rid if key == k else None  # None: the 64-bit prefixes collided, the texts differ
             if first is None:
                 first = self.new.get(k)
             if first is not None:
@@ -117,16 +159,10 @@ class StreamExactDedup:
 
     def save(self, chunk: int) -> None:
         """What this chunk added, for later chunks' lookups and for a resumed build."""
-        path = self.sidecar(chunk)
-        tmp = path.with_suffix(".tmp")
-        pq.write_table(pa.table({"key": pa.array(list(self.new), pa.binary()),
-                                 "record_id": pa.array(list(self.new.values()), pa.string())}),
-                       tmp, compression="zstd", write_page_checksum=True)
-        tmp.replace(path)
+        KeyFile.write(self.sidecar(chunk), list(self.new), list(self.new.values()))
 
     def restore(self, chunk: int) -> None:
-        keys = pq.read_table(self.sidecar(chunk), columns=["key"]).column("key").to_pylist()
-        self.index.add(_prefix(keys), chunk)
+        self.index.add(_prefix(KeyFile.keys(self.sidecar(chunk))), chunk)
 
 
 class StreamNearDedup:
