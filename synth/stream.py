@@ -25,6 +25,7 @@ Layout of the build folder while it runs (`chunks/` is removed once the version 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
@@ -209,6 +210,13 @@ def stage_chunk(ctx, ref: ChunkRef, announce: Optional[Callable[[str, Any], None
                     announce(name, t)
                 t = pipeline.run_stage(ctx, name, t)
         _dump(t, folder / "staged.pkl")
+        del t, seeds, rejects  # gone before the block's collection, which need not walk them
+    # The block's full collection found no garbage here (0 unreachable objects after each of three
+    # chunks of injection); it walked what stays, the modules and the parsing caches. Frozen after
+    # it, they are not walked again: a worker's collection per chunk of 5,000 seeds went from
+    # 0.4-0.9 s to 0.17 s (with the smaller parse_step cache). What they drop is still freed (by its
+    # reference count); `run_chunks` unfreezes when the build's loop ends.
+    gc.freeze()
     return ref
 
 
@@ -233,7 +241,7 @@ class ChunkFilter:
             out = []
             for b in self.base(collection, table):
                 if isinstance(b, ExactDedup):
-                    b = StreamExactDedup(b, lambda k, c=collection: self.folder / f"{k:05d}" / f"dedup-{c}.parquet")
+                    b = StreamExactDedup(b, lambda k, c=collection: self.folder / f"{k:05d}" / f"dedup-{c}.bin")
                 elif isinstance(b, NearDedup):
                     b = StreamNearDedup(b, lambda k, c=collection: self.folder / f"{k:05d}" / f"near-{c}.npz")
                 out.append(b)
@@ -390,6 +398,11 @@ def run_chunks(ctx, submit: Optional[Submit] = None, in_flight: Optional[int] = 
             submit = lambda ref: _Done(stage_chunk(ctx, ref, announce))  # noqa: E731
     in_flight = in_flight or max(2, 2 * workers)
     flt = ChunkFilter(ctx, folder) if "filter" in ctx.recipe.stage_names() else None
+    # What this process held before the loop (Prefect, GX, pandas: about 500k objects) is frozen out
+    # of the collector, so the full collection after each chunk walks what the chunk made: 0.4 s less
+    # CPU per chunk of 5,000 seeds. The heap is collected first: garbage frozen is kept for good.
+    gc.collect()
+    gc.freeze()
     refs: list[ChunkRef] = []
     dones: list[dict[str, Any]] = []
     pending: list[tuple[ChunkRef, Any]] = []
@@ -424,6 +437,7 @@ def run_chunks(ctx, submit: Optional[Submit] = None, in_flight: Optional[int] = 
         while pending:
             finish_oldest()
     finally:
+        gc.unfreeze()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     if not dones:
