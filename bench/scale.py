@@ -105,9 +105,13 @@ def build(count: int, chunk_size: int, folder: Path, name: str, time_limit: floa
     ps = psutil.Process(proc.pid)
     peak_tree = peak_own = 0
     peak_roles = {"server": 0, "workers": 0}
+    at_peak = {"build": 0, "server": 0, "workers": 0, "second": 0.0}  # what made up the whole tree's peak, at that moment
     stopped = None
     while proc.poll() is None:
         tree, own, roles = _tree_rss(ps)
+        if tree > peak_tree:
+            at_peak = {"build": own, "server": roles.get("server", 0), "workers": roles.get("workers", 0),
+                       "second": time.perf_counter() - t0}
         peak_tree, peak_own = max(peak_tree, tree), max(peak_own, own)
         peak_roles = {r: max(peak_roles[r], roles.get(r, 0)) for r in peak_roles}
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
@@ -123,7 +127,9 @@ def build(count: int, chunk_size: int, folder: Path, name: str, time_limit: floa
     done = count if stopped is None else stopped
     return {"seeds": count, "wall_s": wall, "seeds_per_s": done / wall, "peak_tree_mb": peak_tree / 2**20,
             "peak_build_mb": peak_own / 2**20, "peak_server_mb": peak_roles["server"] / 2**20,
-            "peak_workers_mb": peak_roles["workers"] / 2**20, "fingerprint": _fingerprint(data) if stopped is None else "",
+            "peak_workers_mb": peak_roles["workers"] / 2**20, "at_peak_mb": {r: v / 2**20 for r, v in at_peak.items() if r != "second"},
+            "peak_at_s": at_peak["second"],
+            "fingerprint": _fingerprint(data) if stopped is None else "",
             "stopped_after_seeds": stopped}
 
 
@@ -226,6 +232,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{n:>10,} {r['wall_s']:>8.1f} {r['seeds_per_s']:>8,.0f} {r['peak_tree_mb']:>14,.0f} "
               f"{r['peak_build_mb']:>16,.0f} {r['peak_server_mb']:>9,.0f} {r['peak_workers_mb']:>10,.0f}  "
               f"{r['fingerprint'][:16]}{note}", flush=True)
+        print(f"{'':>10} at the peak ({r['peak_at_s']:.0f} s in): build {r['at_peak_mb']['build']:,.0f} MB, server {r['at_peak_mb']['server']:,.0f} MB, "
+              f"workers {r['at_peak_mb']['workers']:,.0f} MB", flush=True)
     lo, hi = runs[0], runs[-1]
     figures = {"runs": runs, "stages": costs if a.small else None, "rss_ratio": hi["peak_tree_mb"] / lo["peak_tree_mb"],
                "build_rss_ratio": hi["peak_build_mb"] / lo["peak_build_mb"],

@@ -5,6 +5,7 @@ neither imports the other through it."""
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import math
 import os
@@ -25,7 +26,6 @@ def die_with_parent(parent: int) -> None:
     """A worker process ends when the build that started it dies (SIGKILL included), instead of
     waiting for work forever (Linux: PR_SET_PDEATHSIG). A build killed while the worker was still
     starting (before this ran) has already gone: the worker sees another parent and ends at once."""
-    import ctypes
     import signal
 
     try:
@@ -55,6 +55,17 @@ def fewer_collections() -> Iterator[None]:
     finally:
         gc.set_threshold(*before)
         gc.collect()
+
+
+def give_back_memory() -> None:
+    """Returns the heap's free pages to the system (glibc's malloc_trim): a build process that
+    filtered and wrote chunk after chunk keeps their freed memory as its own otherwise, while the
+    validation's worker processes start beside it."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the memory stays with the process
+        pass
 
 
 def default_workers(recipe) -> int:

@@ -46,7 +46,7 @@ from schemas import Reject, SeedProblem
 from synth import console
 from synth.engine import Usage
 from synth.shard_files import (ROW_GROUP, default_workers, die_with_parent, fewer_collections,  # noqa: F401
-                               file_name, write_split)
+                               file_name, give_back_memory, write_split)
 from synth.stages.base import StageReport
 
 CHUNKS = "chunks"
@@ -440,6 +440,8 @@ def run_chunks(ctx, submit: Optional[Submit] = None, in_flight: Optional[int] = 
         gc.unfreeze()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        flt = None  # the dedup state goes before the memory is given back
+        give_back_memory()
     if not dones:
         from synth.errors import SeedError
 

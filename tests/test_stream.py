@@ -172,7 +172,7 @@ def test_suites_in_slices_and_processes_give_one_pass_result(tmp_path, monkeypat
     whole = check()
     out_of_range = [f for f in whole["failures"] if f["kwargs"].get("column") == "label_in_range"]
     assert not whole["success"] and len(out_of_range) == 1 and out_of_range[0]["unexpected_count"] == 43
-    assert check(workers=2, in_process_rows=0) == whole  # two spawned processes, one batch each at a time
+    assert check(workers=2, in_process_rows=0) == whole  # a spawned helper checks two batches, this process one
     monkeypatch.setattr(shard_checks, "SLICE", 16)
     assert check() == whole  # seven slices per batch
 
