@@ -325,5 +325,13 @@ def summarize(ctx: BuildContext, registered: Registered, reports: list[StageRepo
         hub_dir=str(hub_dir) if hub_dir else None, funnel=[r.as_dict() for r in reports],
         usage=[asdict(u) for u in usage], wall_seconds=(utcnow() - ctx.started_at).total_seconds(),
         validation_summary="\n".join(v["summary"] for v in validations),
-        rows={f.table: f.rows for f in files},
+        rows=_rows_per_table(files),
     )
+
+
+def _rows_per_table(files: list[FileEntry]) -> dict[str, int]:
+    """Every file of a table counted (splits, and the shards of one split)."""
+    rows: dict[str, int] = {}
+    for f in files:
+        rows[f.table] = rows.get(f.table, 0) + f.rows
+    return rows
