@@ -2,13 +2,15 @@
 
 Each size is a real `synth build` in its own process and data directory (Prefect's ephemeral server,
 Great Expectations, the DuckDB catalog: what a user runs). Printed per size: wall time, seeds/s end
-to end, and peak memory (the sum of the resident memory of the build and every process it started,
-Prefect's server and the worker processes included, sampled every 0.1 s; and the build process's
-own peak); then the ratios between the largest and the smallest size. With `--kill`, the largest
+to end, CPU time per seed (the build and every process it started: the figure that carries over to
+a machine with more cores), and peak memory (the sum of the resident memory of the build and every
+process it started, Prefect's server and the worker processes included, sampled every 0.1 s, with
+what made it up at that moment; and the build process's own peak); then the ratios between the
+largest and the smallest size. With `--kill`, the largest
 size is also built once more, killed with SIGKILL once half of its chunks are finished, and run
 again: its fingerprint must be the uninterrupted build's.
 
-    .venv/bin/python bench/scale.py                       # 20k, 200k, 2M seeds (the 2M build: 30 to 60 min on 2 cores)
+    .venv/bin/python bench/scale.py                       # 20k, 200k, 2M seeds (the 2M build: about 25 min on 2 cores)
     .venv/bin/python bench/scale.py --sizes 20000,200000 --kill
     .venv/bin/python bench/scale.py --stages 5000         # CPU per seed of each step of one chunk
     .venv/bin/python bench/scale.py --small               # what tests/test_benches.py runs
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -70,6 +73,11 @@ def _tree_rss(proc: psutil.Process) -> tuple[int, int, dict[str, int]]:
     return total, own, roles
 
 
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _env(folder: Path) -> dict[str, str]:
     env = dict(os.environ, PREFECT_HOME=str(folder / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                GX_ANALYTICS_ENABLED="false")
@@ -101,6 +109,7 @@ def build(count: int, chunk_size: int, folder: Path, name: str, time_limit: floa
     recipe.write_text(RECIPE.format(count=count, chunk_size=chunk_size))
     data, log = folder / f"data-{name}", folder / f"{name}.log"
     t0 = time.perf_counter()
+    cpu0 = _children_cpu()
     proc = _start(recipe, data, folder, log)
     ps = psutil.Process(proc.pid)
     peak_tree = peak_own = 0
@@ -121,11 +130,13 @@ def build(count: int, chunk_size: int, folder: Path, name: str, time_limit: floa
             break
         time.sleep(0.1)
     wall = time.perf_counter() - t0
+    cpu = _children_cpu() - cpu0  # the build and every process it started and waited for
     if stopped is None and proc.returncode != 0:
         raise SystemExit(f"the build of {count:,} seeds failed (exit {proc.returncode}); its log: {log}\n"
                          + log.read_text()[-3000:])
     done = count if stopped is None else stopped
-    return {"seeds": count, "wall_s": wall, "seeds_per_s": done / wall, "peak_tree_mb": peak_tree / 2**20,
+    return {"seeds": count, "wall_s": wall, "seeds_per_s": done / wall, "cpu_ms_per_seed": 1e3 * cpu / done,
+            "cores_busy": cpu / wall, "peak_tree_mb": peak_tree / 2**20,
             "peak_build_mb": peak_own / 2**20, "peak_server_mb": peak_roles["server"] / 2**20,
             "peak_workers_mb": peak_roles["workers"] / 2**20, "at_peak_mb": {r: v / 2**20 for r, v in at_peak.items() if r != "second"},
             "peak_at_s": at_peak["second"],
@@ -232,7 +243,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{n:>10,} {r['wall_s']:>8.1f} {r['seeds_per_s']:>8,.0f} {r['peak_tree_mb']:>14,.0f} "
               f"{r['peak_build_mb']:>16,.0f} {r['peak_server_mb']:>9,.0f} {r['peak_workers_mb']:>10,.0f}  "
               f"{r['fingerprint'][:16]}{note}", flush=True)
-        print(f"{'':>10} at the peak ({r['peak_at_s']:.0f} s in): build {r['at_peak_mb']['build']:,.0f} MB, server {r['at_peak_mb']['server']:,.0f} MB, "
+        print(f"{'':>10} CPU {r['cpu_ms_per_seed']:.2f} core-ms per seed ({r['cores_busy']:.2f} cores busy on average); "
+              f"at the peak ({r['peak_at_s']:.0f} s in): build {r['at_peak_mb']['build']:,.0f} MB, server {r['at_peak_mb']['server']:,.0f} MB, "
               f"workers {r['at_peak_mb']['workers']:,.0f} MB", flush=True)
     lo, hi = runs[0], runs[-1]
     figures = {"runs": runs, "stages": costs if a.small else None, "rss_ratio": hi["peak_tree_mb"] / lo["peak_tree_mb"],
