@@ -420,9 +420,9 @@ def run_chunks(ctx, submit: Optional[Submit] = None, in_flight: Optional[int] = 
             submit = lambda ref: _Done(stage_chunk(ctx, ref, announce))  # noqa: E731
     in_flight = in_flight or max(2, 2 * workers)
     flt = ChunkFilter(ctx, folder) if "filter" in ctx.recipe.stage_names() else None
-    # What this process held before the loop (Prefect, GX, pandas: about 500k objects) is frozen out
-    # of the collector, so the full collection after each chunk walks what the chunk made: 0.4 s less
-    # CPU per chunk of 5,000 seeds. The heap is collected first: garbage frozen is kept for good.
+    # What this process held before the loop (Prefect, pandas, pyarrow: about 500k objects) is frozen
+    # out of the collector, so the full collection after each chunk walks what the chunk made: 0.4 s
+    # less CPU per chunk of 5,000 seeds. The heap is collected first: garbage frozen is kept for good.
     gc.collect()
     gc.freeze()
     refs: list[ChunkRef] = []
