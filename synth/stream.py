@@ -25,6 +25,7 @@ Layout of the build folder while it runs (`chunks/` is removed once the version 
 
 from __future__ import annotations
 
+import atexit
 import gc
 import hashlib
 import json
@@ -216,22 +217,13 @@ def stage_chunk(ctx, ref: ChunkRef, announce: Optional[Callable[[str, Any], None
     # it, they are not walked again: a worker's collection per chunk of 5,000 seeds went from
     # 0.4-0.9 s to 0.17 s (with the smaller parse_step cache). What they drop is still freed (by its
     # reference count); `run_chunks` unfreezes when the build's loop ends, a worker when it exits.
-    _freeze_until_exit()
+    gc.freeze()
     return ref
 
 
-_UNFREEZE_AT_EXIT: list[bool] = []
-
-
-def _freeze_until_exit() -> None:
-    """gc.freeze, undone when the process exits: frozen objects are never finalized at shutdown, and
-    DuckDB's bindings then print a page of 'leaked instances' as a worker ends."""
-    if not _UNFREEZE_AT_EXIT:
-        import atexit
-
-        atexit.register(gc.unfreeze)
-        _UNFREEZE_AT_EXIT.append(True)
-    gc.freeze()
+# Frozen objects are never finalized at shutdown, and DuckDB's bindings then print a page of 'leaked
+# instances' as a worker ends: whatever `stage_chunk` froze is unfrozen when the process exits.
+atexit.register(gc.unfreeze)
 
 
 # ---- one chunk: filter and write (this process, in seed order) --------------------------------------

@@ -75,8 +75,8 @@ def _prefix(keys: list[bytes]) -> np.ndarray:
 
 class KeyFile:
     """One chunk's first-seen keys and the ids of their records, laid out so that one row is read
-    with two small reads, never the file: a later chunk that repeats a text confirms its full key and
-    names the first record at any distance (a Parquet file per hit, read whole, grew a 2M-seed
+    with four small reads, never the file: a later chunk that repeats a text confirms its full key
+    and names the first record at any distance (a Parquet file per hit, read whole, grew a 400k-seed
     build's filter from 1.3 to 4.5 s per chunk by chunk 60).
 
         n (u8) | n keys of 16 bytes | n + 1 offsets (u8) into the ids | the ids, UTF-8
