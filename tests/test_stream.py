@@ -8,10 +8,12 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pytest
 import pyarrow.parquet as pq
 
 from schemas import LabelledSolution
 from synth import exports
+from synth.errors import SynthError
 from synth.filters.streaming import KeyFile, KeyRuns, StreamExactDedup, StreamNearDedup
 from synth.recipe import FilterStage, NearDedupSpec
 from synth.stages.filter import build_blocks, run_chain
@@ -156,6 +158,10 @@ def test_key_file_gives_back_any_row_without_reading_the_file(tmp_path):
         assert KeyFile.row(path, i) == (keys[i], ids[i])
     KeyFile.write(path, [], [])  # a chunk that added nothing
     assert KeyFile.keys(path) == []
+    KeyFile.write(path, keys, ids)
+    path.write_bytes(path.read_bytes()[:-3])  # a damaged file is refused, never read short
+    with pytest.raises(SynthError, match="damaged dedup key file"):
+        KeyFile.keys(path)
 
 
 def test_dataset_gates_see_every_file(tmp_path):

@@ -99,9 +99,18 @@ class KeyFile:
 
     @staticmethod
     def keys(path: Path) -> list[bytes]:
-        with path.open("rb") as f:
-            n = int(np.frombuffer(f.read(8), dtype="<u8")[0])
-            raw = f.read(n * KeyFile.KEY)
+        """The keys, in row order; a file of another length than its header says is refused (a
+        resumed build would otherwise keep the duplicates of whatever the damage lost)."""
+        data = path.read_bytes()  # read only when a resumed build takes a chunk over
+        n = int(np.frombuffer(data[:8], dtype="<u8")[0]) if len(data) >= 8 else -1
+        ids_at = 8 + (KeyFile.KEY + 8) * n  # where the last offset is
+        if n < 0 or len(data) < ids_at + 8 or len(data) != ids_at + 8 + int(
+                np.frombuffer(data[ids_at:ids_at + 8], dtype="<u8")[0]):
+            from synth.errors import SynthError
+
+            raise SynthError(f"{path}: damaged dedup key file ({len(data)} bytes, header says {max(n, 0)} keys); "
+                            f"remove this build's folder with `synth gc` or rerun with `synth build --no-cache`")
+        raw = data[8:8 + KeyFile.KEY * n]
         return [raw[i:i + KeyFile.KEY] for i in range(0, len(raw), KeyFile.KEY)]
 
     @staticmethod
