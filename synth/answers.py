@@ -64,6 +64,9 @@ _SENTENCE_END = re.compile(r"(?=[\s,;])(?:(?<=[.!?])\s+(?=\S)|\n+|[,;]\s*(?=(?:s
 _CLAUSE_END = re.compile(r",\s|;|\s(?:which|because|since|so|but|and\s+(?:that|this|so))\b", re.IGNORECASE)
 
 _UNKNOWN = re.compile(r"(?<![A-Za-z])[A-Za-z]\s*[-+*/^]\s*[\d(]|[\d)]\s*[-+*/^]\s*[A-Za-z](?![A-Za-z])")
+_BOXED = re.compile(r"\\boxed\s*\{")
+_OR = re.compile(r"\s+or\s+")
+_HASH_LINE = re.compile(r"####[ \t]*(?P<v>[^\n]*)")
 
 Status = Literal["stated", "last_number", "none", "ambiguous"]
 
@@ -90,7 +93,7 @@ class AnswerReading:
 
 def _boxes(text: str) -> list[Statement]:
     out = []
-    for m in re.finditer(r"\\boxed\s*\{", text):
+    for m in _BOXED.finditer(text):
         depth = 1
         for j in range(m.end(), len(text)):
             depth += {"{": 1, "}": -1}.get(text[j], 0)
@@ -265,7 +268,7 @@ def statement_tail(sentence: str) -> str:
 @lru_cache(maxsize=1 << 14)
 def _span_values(span: str) -> tuple[Optional[str], ...]:
     # "12 or 15" states two answers: two statements, which disagree.
-    alternatives = re.split(r"\s+or\s+", _cut_clause(span.translate(_MINUS).strip()))
+    alternatives = _OR.split(_cut_clause(span.translate(_MINUS).strip()))
     if len(alternatives) > 1 and sum(bool(_NUMBER.search(a)) for a in alternatives) > 1:
         return tuple(value_of(a) for a in alternatives)
     return (value_of(span),)
@@ -273,7 +276,7 @@ def _span_values(span: str) -> tuple[Optional[str], ...]:
 
 def _hash_lines(text: str) -> list[Statement]:
     out = []
-    for m in re.finditer(r"####[ \t]*(?P<v>[^\n]*)", text):
+    for m in _HASH_LINE.finditer(text):
         value = value_of(m.group("v"))
         if value is not None:
             out.append(Statement(m.start(), m.end(), value))
@@ -334,7 +337,7 @@ _RATIO = re.compile(r"(-?\d+)/(\d+)")
 
 def _exact(s: str) -> Optional[Fraction]:
     if _PLAIN.fullmatch(s):
-        return Fraction(s)
+        return Fraction(int(s)) if "." not in s else Fraction(s)  # int(): Fraction(str) parses with a regex
     m = _RATIO.fullmatch(s.replace(" ", ""))
     return Fraction(int(m.group(1)), int(m.group(2))) if m and int(m.group(2)) else None
 

@@ -655,3 +655,65 @@ def test_a_swap_never_makes_two_lines_the_same():
             assert all(len({t.value for t in c.operands}) == len(c.operands)
                        for s in r.corrupted_steps for c in parse_step(s).calcs), r.detail
     assert repeated_line(["a", "b"], ["b", "b"]) == 1 and repeated_line(["b", "b"], ["b", "b"]) is None
+
+
+def _random_pairs(n: int, seed: int):
+    """Pairs of step lists as corruptions make them (one list an edit of the other: a step changed,
+    removed or added), and unrelated ones, from small alphabets so that steps repeat often."""
+    import random
+
+    rng = random.Random(seed)
+    for _ in range(n):
+        alpha = "abcdefghij"[:rng.randint(1, 10)]
+        a = (rng.sample(alpha, rng.randint(0, len(alpha))) if rng.random() < 0.6
+             else [rng.choice(alpha) for _ in range(rng.randint(0, 7))])
+        b = list(a)
+        if rng.random() < 0.8:
+            for _ in range(rng.randint(1, 3)):
+                op = rng.random()
+                if op < 0.5 and b:
+                    b[rng.randrange(len(b))] = rng.choice(alpha + "XYZ")
+                elif op < 0.75 and b:
+                    del b[rng.randrange(len(b))]
+                else:
+                    b.insert(rng.randint(0, len(b)), rng.choice(alpha + "XYZ"))
+        else:
+            b = [rng.choice(alpha + "XY") for _ in range(rng.randint(0, 7))]
+        yield a, b
+
+
+def test_the_step_alignment_without_difflib_is_difflibs_wherever_it_answers():
+    """The label checks align steps with a shortcut for the usual pair; where it answers it must be
+    difflib's alignment exactly (a different one moves labels), and it must answer for most edits."""
+    import difflib
+
+    from synth.inject.steps import _head_and_tail_opcodes
+
+    answered = 0
+    for a, b in _random_pairs(30_000, 0):
+        fast = _head_and_tail_opcodes(a, b)
+        if fast is not None:
+            answered += 1
+            assert fast == tuple(difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()), (a, b)
+    assert answered > 10_000
+    # a repeated step is left to difflib: here a run pairs the head of one with the tail of the other
+    assert _head_and_tail_opcodes(list("aaaaaaa"), list("aaaYaaaa")) is None
+
+
+def test_the_step_similarity_shortcut_says_what_difflib_says():
+    """`_resembles` accepts a pair on a common head or tail long enough, before difflib: it must accept
+    exactly the pairs difflib's ratio accepts, at the thresholds either side of the one in use."""
+    import difflib
+
+    from synth.inject.steps import _resembles
+
+    accepted = 0
+    for threshold in (0.3, 0.5, 0.7):
+        for a, b in _random_pairs(20_000, 1):
+            a, b = tuple(a), tuple(b)
+            m = difflib.SequenceMatcher(None, a, b, autojunk=False)
+            numbers_kept = sum(w[0].isdigit() for w in b) >= sum(w[0].isdigit() for w in a) - 1
+            expected = a == b or (numbers_kept and m.ratio() >= threshold)
+            assert _resembles(a, b, threshold) == expected, (a, b, threshold)
+            accepted += expected
+    assert accepted > 10_000

@@ -23,6 +23,8 @@ from synth.inject.arith import (SWAP_OP, Calc, StepMath, Token, apply_edits, for
                                 parse_step, step_marker)
 from synth.inject.propagate import Edit
 
+_LETTERS = re.compile(r"[A-Za-z]+")
+
 
 @dataclass(frozen=True)
 class ErrorType:
@@ -498,7 +500,7 @@ def _kinds(text: str) -> dict[Fraction, list[frozenset[str]]]:
         elif m.group(1):
             kinds = {"$"}
         else:
-            after = re.findall(r"[A-Za-z]+", text[m.end():m.end() + 40])[:3]
+            after = _LETTERS.findall(text[m.end():m.end() + 40])[:3]
             kinds = {w.lower().rstrip("s") for w in after if w.lower() not in _NOT_UNITS and len(w) > 2}
         out.setdefault(value, []).append(frozenset(kinds or {"?"}))
     return out
@@ -559,7 +561,7 @@ def _result_kind(text: str, t: Token) -> frozenset[str]:
     if text[max(0, t.start - 2):t.start].rstrip().endswith(("$", "€", "£")) or re.match(
             r"\s*(?:dollars?|cents?)\b", text[t.end:], re.IGNORECASE):
         return frozenset({"$"})
-    for w in re.findall(r"[A-Za-z]+", text[t.end:t.end + 30])[:2]:
+    for w in _LETTERS.findall(text[t.end:t.end + 30])[:2]:
         w = w.lower()
         if w not in _NOT_RESULT_UNITS and len(w) > 2:
             return frozenset({w.rstrip("s")})

@@ -19,6 +19,7 @@ import re
 from functools import lru_cache
 
 _TOKEN = re.compile(r"(\d+(?:,\d{3})+(?:\.\d+)?|\d*\.\d+|\d+)|([-+*/x×÷–−()=])|([A-Za-z]+)|(\S)")
+_PER_UNIT = re.compile(r"[A-Za-z]+/[A-Za-z]+")  # `peppers/cucumber`: a unit, not a division
 _OPS = {"x": "*", "×": "*", "÷": "/", "–": "-", "−": "-"}
 _BIN = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 
@@ -37,7 +38,7 @@ def _value(node: ast.AST) -> float:
 
 
 def _tokens(step: str) -> list[tuple[str, str]]:
-    text = re.sub(r"[A-Za-z]+/[A-Za-z]+", " ", step).replace("$", "").replace("%", " ").replace("{,}", ",")
+    text = _PER_UNIT.sub(" ", step).replace("$", "").replace("%", " ").replace("{,}", ",")
     out: list[tuple[str, str]] = []
     for m in _TOKEN.finditer(text):
         num, op, word, other = m.groups()

@@ -48,7 +48,37 @@ def _opcodes(original: tuple[str, ...], corrupted: tuple[str, ...]) -> tuple[tup
     align the same pair of solutions several times."""
     a = [normalize_step(s) for s in original]
     b = [normalize_step(s) for s in corrupted]
-    return tuple(difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes())
+    return _head_and_tail_opcodes(a, b) or tuple(difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes())
+
+
+def _head_and_tail_opcodes(a: list[str], b: list[str]) -> Optional[tuple[tuple[str, int, int, int, int], ...]]:
+    """difflib's opcodes (autojunk off) for the usual pair, without difflib: two different solutions,
+    neither repeating a step, with a common head and tail around middles that share no step (an error
+    carried through makes new lines). None for any other pair, which difflib aligns.
+
+    Why they are difflib's: with no step repeated within a solution, a step of `a` equals at most one
+    of `b`, so the equal pairs are exactly the head's and the tail's, two runs. difflib takes the
+    longer (the head on a tie: earliest in `a`), finds the other in what is left beside it, and
+    nothing between. A repeated step breaks this (`aaaa` against `aaYaa` pairs one's head with the
+    other's tail), so such pairs go to difflib. Tested against difflib (tests/test_inject.py)."""
+    if a == b or len(set(a)) != len(a) or len(set(b)) != len(b):
+        return None
+    n = min(len(a), len(b))
+    head = 0
+    while head < n and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < n - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    a_mid, b_mid = a[head:len(a) - tail], b[head:len(b) - tail]
+    if not set(a_mid).isdisjoint(b_mid):  # a step of `a`'s middle in `b`'s (elsewhere it would repeat)
+        return None
+    tag = "replace" if a_mid and b_mid else "delete" if a_mid else "insert"
+    out = [("equal", 0, head, 0, head)] if head else []
+    out.append((tag, head, len(a) - tail, head, len(b) - tail))
+    if tail:
+        out.append(("equal", len(a) - tail, len(a), len(b) - tail, len(b)))
+    return tuple(out)
 
 
 def first_change(original: list[str], corrupted: list[str]) -> Optional[FirstChange]:
@@ -177,12 +207,28 @@ def _numbers(words: tuple) -> int:
     return sum(w[0].isdigit() for w in words)
 
 
+def _common_end(a: tuple, b: tuple) -> int:
+    """The longer of the common head and the common tail: a block of equal words difflib's matching
+    blocks include one at least as long as (it starts from the longest), so 2 * this / (len a + len b)
+    is a lower bound of its ratio. An edit of one number in a step leaves a head or tail that long."""
+    n = min(len(a), len(b))
+    head = 0
+    while head < n and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < n and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    return max(head, tail)
+
+
 def _resembles(a: tuple, b: tuple, threshold: float) -> bool:
     """An edit in place: mostly the same words, and at most one number fewer (a term left out)."""
     if a == b:
         return True
     if _numbers(b) < _numbers(a) - 1:
         return False
+    if 2.0 * _common_end(a, b) / (len(a) + len(b)) >= threshold:
+        return True  # difflib's ratio is at least this: its longest matching block is at least that long
     m = difflib.SequenceMatcher(None, a, b, autojunk=False)
     return m.real_quick_ratio() >= threshold and m.quick_ratio() >= threshold and m.ratio() >= threshold
 

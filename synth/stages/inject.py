@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Optional
 
 from schemas import ErrorInjection, LabelledSolution, SeedProblem, Solution
@@ -70,13 +71,18 @@ def source_flaw(steps: list[str], finished: bool) -> Optional[tuple[str, str]]:
         return "source_cut_off", "the solution hit max_tokens before it ended"
     if _PLACEHOLDER.search(text):
         return "source_placeholder_answer", "writes the prompt's template 'The answer is N'"
-    reading = read_answer(text, finished=True)
+    reading = _finished_reading(text)
     if reading.status in ("none", "ambiguous"):
         return "source_no_stated_answer", f"no single final answer ({reading.status})"
     # (a last sentence that says the answer in words is read as its last number)
     if reading.status == "stated" and (more := goes_on_after_answer(text, reading)) is not None:
         return "source_goes_on_after_answer", more
     return None
+
+
+# A source's answer is read by the flaw check and again for the records: read once (AnswerReading is
+# frozen, so sharing it is safe).
+_finished_reading = lru_cache(maxsize=64)(lambda text: read_answer(text, finished=True))
 
 
 def pick_types(types: list[str], limit: Optional[int], rng: random.Random) -> list[str]:
@@ -101,7 +107,7 @@ class InjectErrors:
                 reject(report, rejects, src.key, flaw[0], flaw[1], src.seed)
                 continue
             parsed = SourceSolution.parse(src.seed.problem, src.steps)
-            answer = extract_answer("\n".join(src.steps))
+            answer = _finished_reading("\n".join(src.steps)).answer
             if not answers_match(answer, src.seed.gold_answer):
                 reject(report, rejects, src.key, "source_answer_mismatch",
                        f"extracted {answer!r}, gold {src.seed.gold_answer!r}", src.seed)
