@@ -46,6 +46,7 @@ from catalog import FileEntry
 from schemas import Reject, SeedProblem
 from synth import console
 from synth.engine import Usage
+from synth.paths import written_whole
 from synth.shard_files import (ROW_GROUP, default_workers, die_with_parent, fewer_collections,  # noqa: F401
                                file_name, give_back_memory, write_split)
 from synth.stages.base import StageReport
@@ -125,10 +126,8 @@ def seed_chunks(recipe, size: int) -> Iterator[tuple[list[SeedProblem], list[Rej
 # ---- files on disk ---------------------------------------------------------------------------------
 
 def _dump(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
+    with written_whole(path) as f:
         pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
-    tmp.replace(path)  # a killed writer leaves no half file under the real name
 
 
 def _load(path: Path) -> Any:
@@ -137,9 +136,8 @@ def _load(path: Path) -> Any:
 
 
 def _write_json(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, sort_keys=True))
-    tmp.replace(path)
+    with written_whole(path) as f:
+        f.write(json.dumps(obj, sort_keys=True).encode())
 
 
 def _code_sha256() -> str:

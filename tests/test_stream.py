@@ -255,3 +255,19 @@ def test_files_do_not_depend_on_chunks_or_processes(prefect_harness, tmp_path):
     assert all(pq.ParquetFile(p).metadata.num_rows <= 150 for p in pb)
     one = Path(whole.build_dir, "data", "processbench", "train-00000-of-00001.parquet")
     assert sum((pq.read_table(p).to_pylist() for p in pb), []) == pq.read_table(one).to_pylist()
+
+
+def test_a_chunk_file_appears_whole_or_not_at_all(tmp_path):
+    """A resumed build trusts what it finds under a chunk's file names: a writer that fails part-way
+    leaves nothing under the name (nor its temporary file), and one that finishes leaves every byte."""
+    from synth.paths import written_whole
+
+    path = tmp_path / "staged.pkl"
+    with pytest.raises(RuntimeError):
+        with written_whole(path) as f:
+            f.write(b"half of it")
+            raise RuntimeError("killed part-way")
+    assert not path.exists() and list(tmp_path.iterdir()) == []
+    with written_whole(path) as f:
+        f.write(b"all of it")
+    assert path.read_bytes() == b"all of it" and list(tmp_path.iterdir()) == [path]

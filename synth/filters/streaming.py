@@ -28,6 +28,7 @@ import numpy as np
 from synth.filters.blocks import Drop, ExactDedup, NearDedup, text_key
 from synth.filters.minhash import near_pairs
 from synth.filters.text import TextView, with_hashes
+from synth.paths import written_whole
 
 
 class KeyRuns:
@@ -89,13 +90,11 @@ class KeyFile:
         blobs = [i.encode() for i in ids]
         offsets = np.zeros(len(blobs) + 1, dtype="<u8")
         np.cumsum([len(b) for b in blobs], out=offsets[1:])
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("wb") as f:
+        with written_whole(path) as f:
             f.write(np.uint64(len(keys)).astype("<u8").tobytes())
             f.write(b"".join(keys))
             f.write(offsets.tobytes())
             f.write(b"".join(blobs))
-        tmp.replace(path)  # a killed writer leaves no half file under the real name
 
     @staticmethod
     def keys(path: Path) -> list[bytes]:
@@ -233,10 +232,8 @@ class StreamNearDedup:
     def save(self, chunk: int) -> None:
         sigs, kept, ids = self._added if self._added is not None else (
             np.zeros((0, self.sigs.shape[1] if self.sigs.ndim == 2 else 0), dtype=np.uint32), np.zeros(0, bool), [])
-        path = self.sidecar(chunk)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, sigs=sigs, kept=kept, ids=np.array(ids, dtype=str))
-        tmp.replace(path)
+        with written_whole(self.sidecar(chunk)) as f:
+            np.savez(f, sigs=sigs, kept=kept, ids=np.array(ids, dtype=str))
         self._added = None
 
     def restore(self, chunk: int) -> None:
