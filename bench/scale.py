@@ -10,7 +10,7 @@ largest and the smallest size. With `--kill`, the largest
 size is also built once more, killed with SIGKILL once half of its chunks are finished, and run
 again: its fingerprint must be the uninterrupted build's.
 
-    .venv/bin/python bench/scale.py                       # 20k, 200k, 2M seeds (the 2M build: about 25 min on 2 cores)
+    .venv/bin/python bench/scale.py                       # 20k, 200k, 2M seeds (the 2M build: about 22 min on 2 cores)
     .venv/bin/python bench/scale.py --sizes 20000,200000 --kill
     .venv/bin/python bench/scale.py --stages 5000         # CPU per seed of each step of one chunk
     .venv/bin/python bench/scale.py --small               # what tests/test_benches.py runs
