@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import Optional
+from typing import Optional, Sequence
 
 from synth.inject.arith import StepMath, number_value, parse_step, step_marker
 
@@ -51,6 +51,18 @@ def _opcodes(original: tuple[str, ...], corrupted: tuple[str, ...]) -> tuple[tup
     return _head_and_tail_opcodes(a, b) or tuple(difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes())
 
 
+def _head_and_tail(a: Sequence, b: Sequence) -> tuple[int, int]:
+    """The lengths of the common head and of the common tail after it (they never overlap)."""
+    n = min(len(a), len(b))
+    head = 0
+    while head < n and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < n - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    return head, tail
+
+
 def _head_and_tail_opcodes(a: list[str], b: list[str]) -> Optional[tuple[tuple[str, int, int, int, int], ...]]:
     """difflib's opcodes (autojunk off) for the usual pair, without difflib: two different solutions,
     neither repeating a step, with a common head and tail around middles that share no step (an error
@@ -63,13 +75,7 @@ def _head_and_tail_opcodes(a: list[str], b: list[str]) -> Optional[tuple[tuple[s
     other's tail), so such pairs go to difflib. Tested against difflib (tests/test_inject.py)."""
     if a == b or len(set(a)) != len(a) or len(set(b)) != len(b):
         return None
-    n = min(len(a), len(b))
-    head = 0
-    while head < n and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < n - head and a[-1 - tail] == b[-1 - tail]:
-        tail += 1
+    head, tail = _head_and_tail(a, b)
     a_mid, b_mid = a[head:len(a) - tail], b[head:len(b) - tail]
     if not set(a_mid).isdisjoint(b_mid):  # a step of `a`'s middle in `b`'s (elsewhere it would repeat)
         return None
@@ -207,28 +213,17 @@ def _numbers(words: tuple) -> int:
     return sum(w[0].isdigit() for w in words)
 
 
-def _common_end(a: tuple, b: tuple) -> int:
-    """The longer of the common head and the common tail: a block of equal words difflib's matching
-    blocks include one at least as long as (it starts from the longest), so 2 * this / (len a + len b)
-    is a lower bound of its ratio. An edit of one number in a step leaves a head or tail that long."""
-    n = min(len(a), len(b))
-    head = 0
-    while head < n and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < n and a[-1 - tail] == b[-1 - tail]:
-        tail += 1
-    return max(head, tail)
-
-
 def _resembles(a: tuple, b: tuple, threshold: float) -> bool:
     """An edit in place: mostly the same words, and at most one number fewer (a term left out)."""
     if a == b:
         return True
     if _numbers(b) < _numbers(a) - 1:
         return False
-    if 2.0 * _common_end(a, b) / (len(a) + len(b)) >= threshold:
-        return True  # difflib's ratio is at least this: its longest matching block is at least that long
+    # difflib's matches include the longest common block of words, at least as long as the common head
+    # or tail: 2 * that / (len a + len b) is a lower bound of its ratio, and an edit of one number in a
+    # step usually leaves enough of either to decide without difflib
+    if 2.0 * max(_head_and_tail(a, b)) / (len(a) + len(b)) >= threshold:
+        return True
     m = difflib.SequenceMatcher(None, a, b, autojunk=False)
     return m.real_quick_ratio() >= threshold and m.quick_ratio() >= threshold and m.ratio() >= threshold
 
