@@ -20,13 +20,16 @@ done
 # default build: --enable-shared, no profile-guided optimization) runs synth's pure-Python stages about
 # 10% slower than one built into its executable (Debian's /usr/bin/python3.11): bench/scale.py at 200k
 # seeds took 1.40 core-ms per seed on the first and 1.25 on the second, same fingerprint.
+has_own_libpython() {
+  "$1" -c "import sys; sys.exit(any('libpython' in line for line in open('/proc/self/maps')))" 2>/dev/null
+}
 pick_python() {
   if [ -n "${PYTHON:-}" ]; then echo "$PYTHON"; return; fi
   local first="" cand
   for cand in "$(command -v python3.11 || true)" /usr/bin/python3.11 /usr/local/bin/python3.11; do
     [ -n "$cand" ] && [ -x "$cand" ] || continue
     "$cand" -c "import ensurepip, venv" 2>/dev/null || continue  # Debian without python3.11-venv
-    if "$cand" -c "import sys; sys.exit(any('libpython' in line for line in open('/proc/self/maps')))" 2>/dev/null; then
+    if has_own_libpython "$cand"; then
       echo "$cand"; return
     fi
     first=${first:-$cand}
@@ -43,8 +46,11 @@ pipq() {
 STAMP="$VENV/.synth-installed"
 
 if [ ! -x "$VENV/bin/python" ]; then
-  echo "[install] creating $VENV with $($PY --version)"
+  echo "[install] creating $VENV with $($PY --version) ($PY)"
   "$PY" -m venv "$VENV"
+elif ! has_own_libpython "$VENV/bin/python" && has_own_libpython "$PY"; then
+  echo "[install] note: $VENV runs on a CPython built as a shared library; $PY would run synth's"
+  echo "[install]   CPU stages about 10% faster: rm -rf $VENV && scripts/install.sh"
 fi
 
 if [ -f "$STAMP" ] && [ "$STAMP" -nt pyproject.toml ] && [ "$STAMP" -nt constraints.txt ] && [ "$STAMP" -nt constraints-gpu.txt ]; then
