@@ -56,7 +56,8 @@ _WORKDIR = "/work"
 _UID = 65534
 _MAX_REPORT = 64 << 10
 # Extension modules the sandboxed interpreter must not load: foreign code, and CPython's test modules
-# (raw memory access); masked with an empty file, so importing them fails.
+# (raw memory access); masked with an empty file, so importing them fails (or, where the interpreter
+# has one built in, made unimportable inside: synth/sandbox_harness.py's _mask_builtin_modules).
 _MASKED = ("_ctypes", "_ctypes_test", "_testcapi", "_testinternalcapi", "_testbuffer", "_testclinic",
            "_testimportmultiple", "_testmultiphase", "_xxsubinterpreters", "_xxinterpchannels", "_xxtestfuzz",
            "xxlimited", "xxlimited_35", "_posixsubprocess", "_posixshmem", "_multiprocessing")
@@ -485,7 +486,7 @@ def _run(parts: _Parts, limits: Limits, isolation: Isolation, second_layer: bool
         opened += [result_r, result_w, err_r, err_w]
         fds["result"] = result_w
         exe = os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
-        inner = {"fds": fds, "processes": limits.processes, "second_layer": second_layer,
+        inner = {"fds": fds, "processes": limits.processes, "second_layer": second_layer, "masked": list(_MASKED),
                  "limits": {"memory_bytes": limits.memory_mb << 20, "cpu_seconds": max(1, int(limits.cpu_seconds)),
                             "file_bytes": limits.file_mb << 20}}
         launcher = None

@@ -222,6 +222,29 @@ def _error_report(exc, filename):
     return ["raise", type(exc).__name__[:100], str(exc)[:500], line]
 
 
+def _mask_builtin_modules(masked):
+    """The modules synth/sandbox.py masks with empty files, where this interpreter has them built into
+    its executable instead (Debian's python3.11 has `_posixsubprocess`, whose fork_exec runs programs
+    without the audit events the second layer denies): no file can mask those. Every other built-in
+    module is imported now, the masked ones are marked missing, and `_imp.create_builtin`, the one way
+    to make a built-in module, is removed, so none can be made from here on (not by clearing the
+    mark, nor by calling it with a spec of one's own)."""
+    built_in = [name for name in masked if name in sys.builtin_module_names]
+    if not built_in:
+        return
+    import _imp
+    import warnings
+
+    with warnings.catch_warnings():  # `spwd` is deprecated
+        warnings.simplefilter("ignore")
+        for name in sys.builtin_module_names:
+            if name not in masked and name not in sys.modules:
+                __import__(name)
+    for name in built_in:
+        sys.modules[name] = None
+    del _imp.create_builtin
+
+
 def solution_process(config, solution_fd, requests, replies):
     low = 3  # every descriptor but these, however high its number (the tests' and the result's above all)
     for fd in sorted({solution_fd, requests, replies}):
@@ -230,6 +253,7 @@ def solution_process(config, solution_fd, requests, replies):
     os.closerange(low, 2**31 - 1)
     payload = marshal.loads(read_all(solution_fd))  # written by synth/sandbox.py, before the reply runs
     set_limits(config["limits"], config["processes"])
+    _mask_builtin_modules(config["masked"])  # under the limits: what it imports counts against them
     if config["second_layer"]:
         _second_layer(config["allowed_prefixes"])
 

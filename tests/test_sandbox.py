@@ -157,6 +157,12 @@ def test_hook_bypasses_do_not_reach_the_host(seed, host):
         "testcapi": "    import _testcapi\n" + RIGHT,
         "compiled": "    import os\n    open('evil.so', 'wb').write(b'\\x7fELF')\n    import sys\n"
                     "    sys.path.insert(0, '.')\n    import evil\n" + RIGHT,
+        # where the interpreter has _posixsubprocess built in (Debian's), no file masks it: cleared
+        # marks and a spec of one's own must not make it either
+        "unmasked": "    import sys\n    sys.modules.pop('_posixsubprocess', None)\n"
+                    "    import _posixsubprocess\n    _posixsubprocess.fork_exec\n" + RIGHT,
+        "createbuiltin": "    import _imp, importlib.machinery as m\n"
+                         "    _imp.create_builtin(m.ModuleSpec('_posixsubprocess', m.BuiltinImporter)).fork_exec\n" + RIGHT,
     })
     assert got["forkexec"][1] in ("ModuleNotFoundError", "ImportError")
 
