@@ -17,9 +17,9 @@ done
 
 # The interpreter: $PYTHON, else a python3.11 whose executable has libpython linked in, else the first
 # python3.11 on PATH, else python3. A CPython whose executable calls into a shared libpython (pyenv's
-# default build: --enable-shared, no profile-guided optimization) runs synth's pure-Python stages about
-# 10% slower than one built into its executable (Debian's /usr/bin/python3.11): bench/scale.py at 200k
-# seeds took 1.40 core-ms per seed on the first and 1.25 on the second, same fingerprint.
+# default build: --enable-shared, no profile-guided optimization) runs synth's pure-Python stages 5-10%
+# slower than one built into its executable (Debian's /usr/bin/python3.11): bench/scale.py took 1.40 and
+# 1.31 core-ms per seed at 200k and 2M seeds on the first, 1.27 and 1.25 on the second, same fingerprints.
 has_own_libpython() {
   "$1" -c "import sys; sys.exit(any('libpython' in line for line in open('/proc/self/maps')))" 2>/dev/null
 }
@@ -50,7 +50,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 elif ! has_own_libpython "$VENV/bin/python" && has_own_libpython "$PY"; then
   echo "[install] note: $VENV runs on a CPython built as a shared library; $PY would run synth's"
-  echo "[install]   CPU stages about 10% faster: rm -rf $VENV && scripts/install.sh"
+  echo "[install]   CPU stages 5-10% faster: rm -rf $VENV && scripts/install.sh"
 fi
 
 if [ -f "$STAMP" ] && [ "$STAMP" -nt pyproject.toml ] && [ "$STAMP" -nt constraints.txt ] && [ "$STAMP" -nt constraints-gpu.txt ]; then
