@@ -182,13 +182,16 @@ def set_limits(limits, processes):
 
 # ---- the solution process (untrusted once the reply runs) ----
 
-def _second_layer(allowed_prefixes):
-    """An audit hook: not the boundary (the OS is), a second layer that names what was refused."""
+def _second_layer(allowed_prefixes, masked=()):
+    """An audit hook: not the boundary (the OS is), a second layer that names what was refused. It
+    also refuses the modules the OS layer masks as files (`import` is raised for an import statement
+    and for `_imp.create_dynamic` alike): with `isolation: process` nothing masks them otherwise."""
     denied = frozenset({"os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
                         "subprocess.Popen", "pty.spawn", "os.kill", "os.killpg", "signal.pthread_kill",
                         "socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo", "ctypes.dlopen",
                         "ctypes.cdata"})
     prefixes = tuple(allowed_prefixes)
+    masked = frozenset(masked)
     realpath, fsdecode = os.path.realpath, os.fsdecode
 
     class SandboxDenied(PermissionError):
@@ -197,6 +200,8 @@ def _second_layer(allowed_prefixes):
     def hook(event, args):
         if event in denied or event.startswith("ctypes."):
             raise SandboxDenied(f"sandbox: {event} is not allowed")
+        if event == "import" and args and str(args[0]).partition(".")[0] in masked:
+            raise ModuleNotFoundError(f"No module named {args[0]!r} (masked by the sandbox)", name=str(args[0]))
         if event == "open" and args:
             path = args[0]
             if type(path) is int:
@@ -255,7 +260,7 @@ def solution_process(config, solution_fd, requests, replies):
     set_limits(config["limits"], config["processes"])
     _mask_builtin_modules(config["masked"])  # under the limits: what it imports counts against them
     if config["second_layer"]:
-        _second_layer(config["allowed_prefixes"])
+        _second_layer(config["allowed_prefixes"], config["masked"])
 
     def leave(code=None):  # what `site` would define (the interpreter runs without it)
         raise SystemExit(code)

@@ -386,6 +386,23 @@ def test_without_bubblewrap_code_stages_stop_unless_the_recipe_opts_out(seed, mo
         assert not (_sandbox_pids() - before)
 
 
+@pytest.mark.parametrize("isolation", ["namespaces", "process"])
+def test_masked_modules_cannot_be_made_in_either_isolation(isolation):
+    """`_posixsubprocess.fork_exec` runs programs without the audit events the second layer denies. The
+    OS layer masks its file; with `isolation: process` nothing does, and Debian's interpreter has it
+    built in: made from its file's spec or as a built-in, it must not load in any of these."""
+    make = ("import _imp, importlib.machinery as m\n"
+            "spec = m.PathFinder.find_spec('_posixsubprocess')\n"
+            "mod = _imp.create_dynamic(spec) if spec is not None else "
+            "_imp.create_builtin(m.ModuleSpec('_posixsubprocess', m.BuiltinImporter))\n"
+            "mod.fork_exec\n")
+    honest = "def f():\n    return 1\n\ndef check(c):\n    assert c() == 1\n\ncheck(f)\n"
+    assert run_program(honest, FAST, isolation).passed
+    for source in ("import _posixsubprocess\n", "import subprocess\n", make):
+        r = run_program(source + honest, FAST, isolation)
+        assert not r.passed and r.status != "passed", (isolation, source, r)
+
+
 def test_code_extraction():
     assert extract_code("Here:\n```python\ndef f():\n    return 1\n```\nDone.") == "def f():\n    return 1\n"
     assert extract_code("```\nx = 1\n```\n```py\ndef g(a):\n    return a\n```") == "def g(a):\n    return a\n"
