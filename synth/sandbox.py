@@ -55,12 +55,17 @@ _INNER_HARNESS = "/sandbox/harness.py"
 _WORKDIR = "/work"
 _UID = 65534
 _MAX_REPORT = 64 << 10
-# Extension modules the sandboxed interpreter must not load: foreign code, and CPython's test modules
-# (raw memory access); masked with an empty file, so importing them fails (or, where the interpreter
-# has one built in, made unimportable inside: synth/sandbox_harness.py's _mask_builtin_modules).
+# Extension modules the sandboxed interpreter must not load: foreign code, CPython's test modules (raw
+# memory access), process creation without audit events, and modules that open files by a path in C,
+# past the audit hook's `open` check (readline's history file, spwd's /etc/shadow, dbm files: with
+# `isolation: process` as root, `readline.read_history_file('/etc/shadow')` read it line by line).
+# Masked with an empty file, so importing them fails; refused by the audit hook too (all that keeps them
+# out with `isolation: process`); where the interpreter has one built in, made unimportable inside
+# (synth/sandbox_harness.py's _mask_builtin_modules).
 _MASKED = ("_ctypes", "_ctypes_test", "_testcapi", "_testinternalcapi", "_testbuffer", "_testclinic",
            "_testimportmultiple", "_testmultiphase", "_xxsubinterpreters", "_xxinterpchannels", "_xxtestfuzz",
-           "xxlimited", "xxlimited_35", "_posixsubprocess", "_posixshmem", "_multiprocessing")
+           "xxlimited", "xxlimited_35", "_posixsubprocess", "_posixshmem", "_multiprocessing",
+           "readline", "spwd", "_dbm", "_gdbm")
 _INSTALL_HINT = ("install bubblewrap (as root: `apt-get install -y bubblewrap`, which scripts/install.sh does), "
                  "or opt into weaker process-only isolation with `isolation: process` under stages.verify / "
                  "stages.code_inject in the recipe (the dataset card then says so)")

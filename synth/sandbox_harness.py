@@ -211,6 +211,14 @@ def _second_layer(allowed_prefixes, masked=()):
             full = realpath(fsdecode(path))
             if not (full + "/").startswith(prefixes):
                 raise SandboxDenied(f"sandbox: opening {full} is not allowed")
+        if event == "sqlite3.connect" and args:  # SQLite opens its file in C, past the `open` event
+            path = args[0]
+            if type(path) not in (str, bytes):
+                raise SandboxDenied("sandbox: sqlite3.connect() of a path that is not a plain str or bytes")
+            name = fsdecode(path)
+            if name not in ("", ":memory:") and (name.startswith("file:") or
+                                                  not (realpath(name) + "/").startswith(prefixes)):
+                raise SandboxDenied(f"sandbox: sqlite3.connect({name!r}) is not allowed")
 
     sys.addaudithook(hook)
 

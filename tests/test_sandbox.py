@@ -398,9 +398,29 @@ def test_masked_modules_cannot_be_made_in_either_isolation(isolation):
             "mod.fork_exec\n")
     honest = "def f():\n    return 1\n\ndef check(c):\n    assert c() == 1\n\ncheck(f)\n"
     assert run_program(honest, FAST, isolation).passed
-    for source in ("import _posixsubprocess\n", "import subprocess\n", make):
+    for source in ("import _posixsubprocess\n", "import subprocess\n", make, "import spwd\n"):
         r = run_program(source + honest, FAST, isolation)
         assert not r.passed and r.status != "passed", (isolation, source, r)
+
+
+@pytest.mark.parametrize("isolation", ["namespaces", "process"])
+def test_files_opened_in_c_stay_out_of_reach(isolation, tmp_path):
+    """readline and SQLite open files by path in C, past the audit hook's `open` check: with `isolation:
+    process` (as root here) readline read /etc/shadow line by line. Neither may read or make a host
+    file; SQLite in memory still works."""
+    secret, made = tmp_path / "secret.txt", tmp_path / "made.db"
+    secret.write_text("the host's secret\n")
+    honest = "def f():\n    return 1\n\ndef check(c):\n    assert c() == 1\n\ncheck(f)\n"
+    assert run_program("import sqlite3\nsqlite3.connect(':memory:').execute('select 1')\n" + honest,
+                       FAST, isolation).passed
+    attacks = [f"import readline, sys\nreadline.read_history_file({str(secret)!r})\n"
+               "print(readline.get_history_item(1), file=sys.stderr)\n",
+               f"import sqlite3\nsqlite3.connect({str(made)!r}).execute('create table t (x)')\n",
+               f"import sqlite3\nsqlite3.connect('file:{made}?mode=rwc', uri=True).execute('create table t (x)')\n"]
+    for source in attacks:
+        r = run_program(source + honest, FAST, isolation)
+        assert not r.passed and "the host's secret" not in r.stderr, (isolation, source, r)
+        assert not made.exists(), (isolation, source)
 
 
 def test_code_extraction():
