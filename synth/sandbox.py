@@ -501,6 +501,7 @@ def _run(parts: _Parts, limits: Limits, isolation: Isolation, second_layer: bool
                 raise SandboxUnavailable(f"no namespace isolation here: {_INSTALL_HINT}")
             seccomp_fd = _memfd("seccomp", seccomp)
             opened.append(seccomp_fd)
+            inner["writable_prefixes"] = [_WORKDIR + "/", "/dev/null/"]
             inner["allowed_prefixes"] = [_WORKDIR + "/", "/dev/null/", "/dev/urandom/"] + [
                 d.rstrip("/") + "/" for d in _interpreter()[1]]
             cmd = _bwrap_args(limits, seccomp_fd) + ["-I", "-S", "-B", _INNER_HARNESS, json.dumps(inner)]
@@ -510,6 +511,7 @@ def _run(parts: _Parts, limits: Limits, isolation: Isolation, second_layer: bool
             import tempfile
 
             workdir = tempfile.mkdtemp(prefix="synth-sandbox-")  # private: mode 0700
+            inner["writable_prefixes"] = [workdir + "/", "/dev/null/"]
             inner["allowed_prefixes"] = [workdir + "/", "/dev/null/", "/dev/urandom/"] + [
                 d.rstrip("/") + "/" for d in _interpreter()[1]]
             cmd = [exe, "-I", "-S", "-B", str(HARNESS), json.dumps(inner)]

@@ -182,7 +182,20 @@ def set_limits(limits, processes):
 
 # ---- the solution process (untrusted once the reply runs) ----
 
-def _second_layer(allowed_prefixes, masked=()):
+# Events that change a path's file or directory, and the positions of their path arguments. Held to the
+# working directory: with `isolation: process` the hook is all that stands between the reply and the
+# host's files (as root, `os.remove`, `os.truncate` or an `open(..., "w")` in the standard library
+# reached them before); under bubblewrap the binds are read-only anyway.
+# Each event: (its path arguments, its directory-descriptor arguments), as CPython 3.11 raises them.
+_CHANGES_PATHS = {"os.remove": ((0,), (1,)), "os.rmdir": ((0,), (1,)), "os.mkdir": ((0,), (2,)),
+                  "os.rename": ((0, 1), (2, 3)), "os.link": ((0, 1), (2, 3)), "os.symlink": ((1,), (2,)),
+                  "os.truncate": ((0,), ()), "os.chmod": ((0,), (2,)), "os.chown": ((0,), (3,)),
+                  "os.utime": ((0,), (3,)), "os.chflags": ((0,), ()), "os.setxattr": ((0,), ()),
+                  "os.removexattr": ((0,), ())}
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+def _second_layer(allowed_prefixes, masked=(), writable_prefixes=()):
     """An audit hook: not the boundary (the OS is), a second layer that names what was refused. It
     also refuses the modules the OS layer masks as files (`import` is raised for an import statement
     and for `_imp.create_dynamic` alike): with `isolation: process` nothing masks them otherwise."""
@@ -190,7 +203,7 @@ def _second_layer(allowed_prefixes, masked=()):
                         "subprocess.Popen", "pty.spawn", "os.kill", "os.killpg", "signal.pthread_kill",
                         "socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo", "ctypes.dlopen",
                         "ctypes.cdata"})
-    prefixes = tuple(allowed_prefixes)
+    prefixes, writable = tuple(allowed_prefixes), tuple(writable_prefixes)
     masked = frozenset(masked)
     realpath, fsdecode = os.path.realpath, os.fsdecode
 
@@ -211,6 +224,23 @@ def _second_layer(allowed_prefixes, masked=()):
             full = realpath(fsdecode(path))
             if not (full + "/").startswith(prefixes):
                 raise SandboxDenied(f"sandbox: opening {full} is not allowed")
+            mode, flags = (args[1], args[2]) if len(args) > 2 else (None, 0)
+            writes = (type(flags) is int and flags & _WRITE_FLAGS) or (type(mode) is str and any(c in mode for c in "wax+"))
+            if writes and not (full + "/").startswith(writable):
+                raise SandboxDenied(f"sandbox: writing {full} is not allowed")
+        if event in _CHANGES_PATHS:
+            paths, dir_fds = _CHANGES_PATHS[event]
+            if any(k < len(args) and args[k] not in (None, -1) for k in dir_fds):
+                raise SandboxDenied(f"sandbox: {event} relative to a directory descriptor is not allowed")
+            for k in paths:
+                path = args[k] if k < len(args) else None
+                if type(path) is int:  # a descriptor it opened (through the `open` check)
+                    continue
+                if type(path) not in (str, bytes):
+                    raise SandboxDenied(f"sandbox: {event} of a path that is not a plain str or bytes")
+                full = realpath(fsdecode(path))
+                if not (full + "/").startswith(writable):
+                    raise SandboxDenied(f"sandbox: {event} on {full} is not allowed")
         if event == "sqlite3.connect" and args:  # SQLite opens its file in C, past the `open` event
             path = args[0]
             if type(path) not in (str, bytes):
@@ -268,7 +298,7 @@ def solution_process(config, solution_fd, requests, replies):
     set_limits(config["limits"], config["processes"])
     _mask_builtin_modules(config["masked"])  # under the limits: what it imports counts against them
     if config["second_layer"]:
-        _second_layer(config["allowed_prefixes"], config["masked"])
+        _second_layer(config["allowed_prefixes"], config["masked"], config["writable_prefixes"])
 
     def leave(code=None):  # what `site` would define (the interpreter runs without it)
         raise SystemExit(code)

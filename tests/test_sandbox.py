@@ -423,6 +423,40 @@ def test_files_opened_in_c_stay_out_of_reach(isolation, tmp_path):
         assert not made.exists(), (isolation, source)
 
 
+@pytest.mark.parametrize("isolation", ["namespaces", "process"])
+def test_host_files_cannot_be_changed_in_either_isolation(isolation, tmp_path):
+    """With `isolation: process` the audit hook is all that keeps the reply off the host's files (as
+    root here, `os.remove` of a host file and writing into the standard library both went through):
+    every change by path is held to the working directory, where files can still be made and removed."""
+    import sysconfig
+
+    host = tmp_path / "host.txt"
+    host.write_text("the host's file\n")
+    probe = os.path.join(sysconfig.get_paths()["stdlib"], f"synth-sandbox-probe-{os.getpid()}.py")
+    honest = "def f():\n    return 1\n\ndef check(c):\n    assert c() == 1\n\ncheck(f)\n"
+    own = ("import os\nopen('a.txt', 'w').write('x')\nos.mkdir('d')\nos.rename('a.txt', 'd/b.txt')\n"
+           "os.chmod('d/b.txt', 0o600)\nos.remove('d/b.txt')\nos.rmdir('d')\n")
+    assert run_program(own + honest, FAST, isolation).passed
+    h = str(host)
+    attacks = {"write": f"open({h!r}, 'a').write('x')\n", "stdlib": f"open({probe!r}, 'w').write('x')\n",
+               "remove": f"import os\nos.remove({h!r})\n", "truncate": f"import os\nos.truncate({h!r}, 0)\n",
+               "rename": f"import os\nos.rename({h!r}, 'stolen.txt')\n", "link": f"import os\nos.link({h!r}, 'l')\n",
+               "chmod": f"import os\nos.chmod({h!r}, 0o777)\n", "utime": f"import os\nos.utime({h!r}, (0, 0))\n",
+               "mkdir": f"import os\nos.mkdir({str(tmp_path / 'made')!r})\n",
+               "dirfd": f"import os\nd = os.open({str(tmp_path)!r}, os.O_RDONLY)\nos.remove('host.txt', dir_fd=d)\n"}
+    before = host.stat()
+    try:
+        for name, source in attacks.items():
+            r = run_program(source + honest, FAST, isolation)
+            assert not r.passed, (isolation, name, r)
+        after = host.stat()
+        assert host.read_text() == "the host's file\n" and (after.st_mode, after.st_mtime) == (before.st_mode, before.st_mtime)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["host.txt"] and not os.path.exists(probe)
+    finally:
+        if os.path.exists(probe):
+            os.remove(probe)
+
+
 def test_code_extraction():
     assert extract_code("Here:\n```python\ndef f():\n    return 1\n```\nDone.") == "def f():\n    return 1\n"
     assert extract_code("```\nx = 1\n```\n```py\ndef g(a):\n    return a\n```") == "def g(a):\n    return a\n"
