@@ -228,6 +228,10 @@ def _second_layer(allowed_prefixes, masked=(), writable_prefixes=()):
             writes = (type(flags) is int and flags & _WRITE_FLAGS) or (type(mode) is str and any(c in mode for c in "wax+"))
             if writes and not (full + "/").startswith(writable):
                 raise SandboxDenied(f"sandbox: writing {full} is not allowed")
+            # `os.open` of a directory gives a descriptor that later calls resolve names against, and
+            # the `open` event of those calls does not carry it: only the working directory's
+            if mode is None and not (full + "/").startswith(writable) and os.path.isdir(full):
+                raise SandboxDenied(f"sandbox: a descriptor of the directory {full} is not allowed")
         if event in _CHANGES_PATHS:
             paths, dir_fds = _CHANGES_PATHS[event]
             if any(k < len(args) and args[k] not in (None, -1) for k in dir_fds):

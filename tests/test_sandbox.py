@@ -443,7 +443,9 @@ def test_host_files_cannot_be_changed_in_either_isolation(isolation, tmp_path):
                "rename": f"import os\nos.rename({h!r}, 'stolen.txt')\n", "link": f"import os\nos.link({h!r}, 'l')\n",
                "chmod": f"import os\nos.chmod({h!r}, 0o777)\n", "utime": f"import os\nos.utime({h!r}, (0, 0))\n",
                "mkdir": f"import os\nos.mkdir({str(tmp_path / 'made')!r})\n",
-               "dirfd": f"import os\nd = os.open({str(tmp_path)!r}, os.O_RDONLY)\nos.remove('host.txt', dir_fd=d)\n"}
+               "dirfd": f"import os\nd = os.open({str(tmp_path)!r}, os.O_RDONLY)\nos.remove('host.txt', dir_fd=d)\n",
+               "stdlibfd": f"import os\nd = os.open({os.path.dirname(probe)!r}, os.O_RDONLY)\n"
+                           f"os.close(os.open({os.path.basename(probe)!r}, os.O_WRONLY | os.O_CREAT, dir_fd=d))\n"}
     before = host.stat()
     try:
         for name, source in attacks.items():
