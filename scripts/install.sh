@@ -15,28 +15,15 @@ for arg in "$@"; do
   esac
 done
 
-# The interpreter: $PYTHON, else a python3.11 whose executable has libpython linked in, else the first
-# python3.11 on PATH, else python3. A CPython whose executable calls into a shared libpython (pyenv's
-# default build: --enable-shared, no profile-guided optimization) runs synth's pure-Python stages 5-10%
-# slower than one built into its executable (Debian's /usr/bin/python3.11): bench/scale.py took 1.40 and
-# 1.31 core-ms per seed at 200k and 2M seeds on the first, 1.27 and 1.25 on the second, same fingerprints.
-has_own_libpython() {
-  "$1" -c "import sys; sys.exit(any('libpython' in line for line in open('/proc/self/maps')))" 2>/dev/null
-}
-pick_python() {
-  if [ -n "${PYTHON:-}" ]; then echo "$PYTHON"; return; fi
-  local first="" cand
-  for cand in "$(command -v python3.11 || true)" /usr/bin/python3.11 /usr/local/bin/python3.11; do
-    [ -n "$cand" ] && [ -x "$cand" ] || continue
-    "$cand" -c "import ensurepip, venv" 2>/dev/null || continue  # Debian without python3.11-venv
-    if has_own_libpython "$cand"; then
-      echo "$cand"; return
-    fi
-    first=${first:-$cand}
-  done
-  echo "${first:-python3}"
-}
-PY=$(pick_python)
+# The interpreter: $PYTHON, else the first python3.11 on PATH, else python3. Debian's /usr/bin/python3.11
+# (libpython linked into its executable) runs synth's pure-Python stages 5-10% faster than pyenv's
+# default build (--enable-shared): bench/scale.py took 1.27 and 1.25 core-ms per seed at 200k and 2M
+# seeds on it, 1.40 and 1.31 on pyenv's, same fingerprints. It is not picked on its own: it holds
+# 40-90 MB more resident memory per process, and its plain start-up is twice as fast, which puts
+# bench/sandbox.py's isolated/plain ratio at 1.82x. `PYTHON=/usr/bin/python3.11 scripts/install.sh`
+# on a fresh .venv/ chooses it.
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
 VENV=.venv
 # pip as configured on these machines warns about every package missing from its local indexes.
 pipq() {
@@ -46,11 +33,8 @@ pipq() {
 STAMP="$VENV/.synth-installed"
 
 if [ ! -x "$VENV/bin/python" ]; then
-  echo "[install] creating $VENV with $($PY --version) ($PY)"
+  echo "[install] creating $VENV with $($PY --version) ($(command -v "$PY"))"
   "$PY" -m venv "$VENV"
-elif ! has_own_libpython "$VENV/bin/python" && has_own_libpython "$PY"; then
-  echo "[install] note: $VENV runs on a CPython built as a shared library; $PY would run synth's"
-  echo "[install]   CPU stages 5-10% faster: rm -rf $VENV && scripts/install.sh"
 fi
 
 if [ -f "$STAMP" ] && [ "$STAMP" -nt pyproject.toml ] && [ "$STAMP" -nt constraints.txt ] && [ "$STAMP" -nt constraints-gpu.txt ]; then
