@@ -476,6 +476,14 @@ def run_program(program: str, limits: Limits = Limits(), isolation: Isolation = 
         return RunResult("error", None, type(e).__name__, "", f"sandbox error: {e}"[-4000:], time.perf_counter() - t0)
 
 
+def _prefixes(workdir: str) -> dict[str, list[str]]:
+    """What the audit hook lets the reply write (its working directory, /dev/null) and read (those,
+    /dev/urandom and the interpreter's own files)."""
+    writable = [workdir + "/", "/dev/null/"]
+    return {"writable_prefixes": writable,
+            "allowed_prefixes": writable + ["/dev/urandom/"] + [d.rstrip("/") + "/" for d in _interpreter()[1]]}
+
+
 def _run(parts: _Parts, limits: Limits, isolation: Isolation, second_layer: bool = True) -> RunResult:
     t0 = time.perf_counter()
     nonce = secrets.token_hex(16)
@@ -501,9 +509,7 @@ def _run(parts: _Parts, limits: Limits, isolation: Isolation, second_layer: bool
                 raise SandboxUnavailable(f"no namespace isolation here: {_INSTALL_HINT}")
             seccomp_fd = _memfd("seccomp", seccomp)
             opened.append(seccomp_fd)
-            inner["writable_prefixes"] = [_WORKDIR + "/", "/dev/null/"]
-            inner["allowed_prefixes"] = [_WORKDIR + "/", "/dev/null/", "/dev/urandom/"] + [
-                d.rstrip("/") + "/" for d in _interpreter()[1]]
+            inner.update(_prefixes(_WORKDIR))
             cmd = _bwrap_args(limits, seccomp_fd) + ["-I", "-S", "-B", _INNER_HARNESS, json.dumps(inner)]
             passed_fds = (*fds.values(), seccomp_fd)
             cwd, env, workdir = "/", {}, None
@@ -511,9 +517,7 @@ def _run(parts: _Parts, limits: Limits, isolation: Isolation, second_layer: bool
             import tempfile
 
             workdir = tempfile.mkdtemp(prefix="synth-sandbox-")  # private: mode 0700
-            inner["writable_prefixes"] = [workdir + "/", "/dev/null/"]
-            inner["allowed_prefixes"] = [workdir + "/", "/dev/null/", "/dev/urandom/"] + [
-                d.rstrip("/") + "/" for d in _interpreter()[1]]
+            inner.update(_prefixes(workdir))
             cmd = [exe, "-I", "-S", "-B", str(HARNESS), json.dumps(inner)]
             passed_fds, cwd, env = tuple(fds.values()), workdir, _environment(workdir)
         if os.geteuid() == 0:  # RLIMIT_NPROC does not hold for uid 0 outside: a pids cgroup does

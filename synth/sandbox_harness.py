@@ -182,11 +182,11 @@ def set_limits(limits, processes):
 
 # ---- the solution process (untrusted once the reply runs) ----
 
-# Events that change a path's file or directory, and the positions of their path arguments. Held to the
-# working directory: with `isolation: process` the hook is all that stands between the reply and the
-# host's files (as root, `os.remove`, `os.truncate` or an `open(..., "w")` in the standard library
-# reached them before); under bubblewrap the binds are read-only anyway.
-# Each event: (its path arguments, its directory-descriptor arguments), as CPython 3.11 raises them.
+# Events that change a path's file or directory: (the positions of their path arguments, of their
+# directory-descriptor arguments), as CPython 3.11 raises them. Held to the working directory: with
+# `isolation: process` the hook is all that stands between the reply and the host's files (as root,
+# `os.remove`, `os.truncate` or an `open(..., "w")` in the standard library reached them before);
+# under bubblewrap the binds are read-only anyway.
 _CHANGES_PATHS = {"os.remove": ((0,), (1,)), "os.rmdir": ((0,), (1,)), "os.mkdir": ((0,), (2,)),
                   "os.rename": ((0, 1), (2, 3)), "os.link": ((0, 1), (2, 3)), "os.symlink": ((1,), (2,)),
                   "os.truncate": ((0,), ()), "os.chmod": ((0,), (2,)), "os.chown": ((0,), (3,)),
@@ -195,7 +195,7 @@ _CHANGES_PATHS = {"os.remove": ((0,), (1,)), "os.rmdir": ((0,), (1,)), "os.mkdir
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
-def _second_layer(allowed_prefixes, masked=(), writable_prefixes=()):
+def _second_layer(allowed_prefixes, writable_prefixes, masked):
     """An audit hook: not the boundary (the OS is), a second layer that names what was refused. It
     also refuses the modules the OS layer masks as files (`import` is raised for an import statement
     and for `_imp.create_dynamic` alike): with `isolation: process` nothing masks them otherwise."""
@@ -210,6 +210,12 @@ def _second_layer(allowed_prefixes, masked=(), writable_prefixes=()):
     class SandboxDenied(PermissionError):
         pass
 
+    def resolved(what, path):
+        """The real path `what` names: only a plain str or bytes (a subclass could change under the check)."""
+        if type(path) not in (str, bytes):
+            raise SandboxDenied(f"sandbox: {what} of a path that is not a plain str or bytes")
+        return realpath(fsdecode(path))
+
     def hook(event, args):
         if event in denied or event.startswith("ctypes."):
             raise SandboxDenied(f"sandbox: {event} is not allowed")
@@ -219,9 +225,7 @@ def _second_layer(allowed_prefixes, masked=(), writable_prefixes=()):
             path = args[0]
             if type(path) is int:
                 return
-            if type(path) not in (str, bytes):
-                raise SandboxDenied("sandbox: open() of a path that is not a plain str or bytes")
-            full = realpath(fsdecode(path))
+            full = resolved("open()", path)
             if not (full + "/").startswith(prefixes):
                 raise SandboxDenied(f"sandbox: opening {full} is not allowed")
             mode, flags = (args[1], args[2]) if len(args) > 2 else (None, 0)
@@ -240,19 +244,14 @@ def _second_layer(allowed_prefixes, masked=(), writable_prefixes=()):
                 path = args[k] if k < len(args) else None
                 if type(path) is int:  # a descriptor it opened (through the `open` check)
                     continue
-                if type(path) not in (str, bytes):
-                    raise SandboxDenied(f"sandbox: {event} of a path that is not a plain str or bytes")
-                full = realpath(fsdecode(path))
+                full = resolved(event, path)
                 if not (full + "/").startswith(writable):
                     raise SandboxDenied(f"sandbox: {event} on {full} is not allowed")
-        if event == "sqlite3.connect" and args:  # SQLite opens its file in C, past the `open` event
-            path = args[0]
-            if type(path) not in (str, bytes):
-                raise SandboxDenied("sandbox: sqlite3.connect() of a path that is not a plain str or bytes")
-            name = fsdecode(path)
-            if name not in ("", ":memory:") and (name.startswith("file:") or
-                                                  not (realpath(name) + "/").startswith(prefixes)):
-                raise SandboxDenied(f"sandbox: sqlite3.connect({name!r}) is not allowed")
+        # SQLite opens (and makes) its file in C, past the `open` event: only in the working directory
+        if event == "sqlite3.connect" and args and args[0] not in ("", ":memory:", b"", b":memory:"):
+            full = resolved("sqlite3.connect()", args[0])
+            if fsdecode(args[0]).startswith("file:") or not (full + "/").startswith(writable):
+                raise SandboxDenied(f"sandbox: sqlite3.connect({args[0]!r}) is not allowed")
 
     sys.addaudithook(hook)
 
@@ -302,7 +301,7 @@ def solution_process(config, solution_fd, requests, replies):
     set_limits(config["limits"], config["processes"])
     _mask_builtin_modules(config["masked"])  # under the limits: what it imports counts against them
     if config["second_layer"]:
-        _second_layer(config["allowed_prefixes"], config["masked"], config["writable_prefixes"])
+        _second_layer(config["allowed_prefixes"], config["writable_prefixes"], config["masked"])
 
     def leave(code=None):  # what `site` would define (the interpreter runs without it)
         raise SystemExit(code)

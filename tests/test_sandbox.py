@@ -408,7 +408,10 @@ def test_files_opened_in_c_stay_out_of_reach(isolation, tmp_path):
     """readline and SQLite open files by path in C, past the audit hook's `open` check: with `isolation:
     process` (as root here) readline read /etc/shadow line by line. Neither may read or make a host
     file; SQLite in memory still works."""
+    import sysconfig
+
     secret, made = tmp_path / "secret.txt", tmp_path / "made.db"
+    stdlib_db = os.path.join(sysconfig.get_paths()["stdlib"], f"synth-sandbox-probe-{os.getpid()}.db")
     secret.write_text("the host's secret\n")
     honest = "def f():\n    return 1\n\ndef check(c):\n    assert c() == 1\n\ncheck(f)\n"
     assert run_program("import sqlite3\nsqlite3.connect(':memory:').execute('select 1')\n" + honest,
@@ -416,11 +419,16 @@ def test_files_opened_in_c_stay_out_of_reach(isolation, tmp_path):
     attacks = [f"import readline, sys\nreadline.read_history_file({str(secret)!r})\n"
                "print(readline.get_history_item(1), file=sys.stderr)\n",
                f"import sqlite3\nsqlite3.connect({str(made)!r}).execute('create table t (x)')\n",
-               f"import sqlite3\nsqlite3.connect('file:{made}?mode=rwc', uri=True).execute('create table t (x)')\n"]
-    for source in attacks:
-        r = run_program(source + honest, FAST, isolation)
-        assert not r.passed and "the host's secret" not in r.stderr, (isolation, source, r)
-        assert not made.exists(), (isolation, source)
+               f"import sqlite3\nsqlite3.connect('file:{made}?mode=rwc', uri=True).execute('create table t (x)')\n",
+               f"import sqlite3\nsqlite3.connect({stdlib_db!r}).execute('create table t (x)')\n"]
+    try:
+        for source in attacks:
+            r = run_program(source + honest, FAST, isolation)
+            assert not r.passed and "the host's secret" not in r.stderr, (isolation, source, r)
+            assert not made.exists() and not os.path.exists(stdlib_db), (isolation, source)
+    finally:
+        if os.path.exists(stdlib_db):
+            os.remove(stdlib_db)
 
 
 @pytest.mark.parametrize("isolation", ["namespaces", "process"])
