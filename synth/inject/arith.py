@@ -18,7 +18,9 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import Iterable, Optional
+from typing import Iterable, Optional, cast
+
+from synth.inject.values import Value
 
 _TOKEN = re.compile(
     r"""
@@ -123,21 +125,6 @@ class StepMath:
                    or (token.fraction and any(token.start <= t.start < token.end for t in c.lhs)) for c in self.calcs)
 
 
-class Value(Fraction):
-    """A written number's value: a Fraction that computes its hash once. Every number a step writes is
-    one cached Value, hashed again by every set and dict of values the operators and checks build
-    (Fraction's own hash takes a modular inverse each time: a tenth of the injection stage)."""
-
-    __slots__ = ("_hash",)
-
-    def __hash__(self) -> int:
-        try:
-            return self._hash
-        except AttributeError:
-            self._hash = h = Fraction.__hash__(self)
-            return h
-
-
 @lru_cache(maxsize=1 << 14)
 def number_value(text: str, percent: bool) -> Fraction:
     """Cached, with integer and decimal fast paths: `Fraction(str)` parses with a regex, and this
@@ -205,7 +192,7 @@ def _tokenize(text: str) -> list[list[Token]]:
             if braces and braces.pop() == "denominator":
                 current.append(Token("rp", e, e, ""))
         else:
-            current.append(Token(kind, s, e, m.group()))
+            current.append(Token(cast(str, kind), s, e, m.group()))
         last_end = e
     if current:
         runs.append(current)
@@ -230,7 +217,7 @@ class _Parser:
 
     def expr(self) -> Fraction:
         v = self.term()
-        while (p := self.peek()) is not None and p.kind == "op" and p.op in "+-":
+        while (p := self.peek()) is not None and p.kind == "op" and p.op in ("+", "-"):
             self.i += 1
             r = self.term()
             v = v + r if p.op == "+" else v - r
@@ -238,7 +225,7 @@ class _Parser:
 
     def term(self) -> Fraction:
         v = self.factor()
-        while (p := self.peek()) is not None and p.kind == "op" and p.op in "*/":
+        while (p := self.peek()) is not None and p.kind == "op" and p.op in ("*", "/"):
             self.i += 1
             r = self.factor()
             v = v * r if p.op == "*" else v / r
@@ -304,6 +291,7 @@ def _percent_of_plain(lhs: list[Token], result: Token) -> Token:
     """`12/20 × 100 = 60%`: a result written with % after an expression with no percent in it is
     the expression's value in percent, not a hundredth of it."""
     if result.percent and not any(t.percent for t in lhs):
+        assert result.value is not None
         return Token("num", result.start, result.end, result.text, result.value * 100, False)
     return result
 
@@ -336,6 +324,7 @@ def _calcs_in_run(run: list[Token], text: str = "") -> list[Calc]:
                 result = run[result_at]
                 if result_at != e + 1:
                     minus = run[e + 1]
+                    assert result.value is not None
                     result = Token("num", minus.start, result.end, text[minus.start:result.end] if text else
                                    "-" + result.text, -result.value, result.percent)
                 calcs.append(Calc(tuple(lhs), _percent_of_plain(lhs, result), value))
@@ -422,6 +411,7 @@ def format_like(value: Fraction, like: Token) -> str:
     avoid those)."""
     if like.fraction:  # over the same denominator where it can be (12/90 stays over 90, as written)
         m = re.match(r"-?(\\[dt]?frac)\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}", like.text)
+        assert m is not None  # a fraction token is made from this form only
         command, numerator, denominator = m.group(1), int(m.group(2)), int(m.group(3))
         sign = "-" if value < 0 else ""
         v = abs(value)

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Optional
 
@@ -33,7 +34,8 @@ class ErrorType:
     example: str
 
 
-TAXONOMY_PATH = Path(__file__).with_name("taxonomy.yaml")
+# from the package, not beside this file: compiled (synth/native.py), this module lives elsewhere
+TAXONOMY_PATH = Path(str(files("synth.inject").joinpath("taxonomy.yaml")))
 
 
 @lru_cache(maxsize=1)
@@ -78,7 +80,7 @@ def _stated_beside(src: SourceSolution, i: int, calc: Calc, t: Token) -> bool:
 
 def _operand_edit(src: SourceSolution, i: int, calc: Calc, t: Token, new: Fraction, why: str) -> Edit:
     return Edit(src.replace(i, t, format_like(new, t)), step=i, start=calc.start, label=i,
-                detail=f"step {i + 1}: {why}: {_show(t.value)} -> {_show(new)} in '{calc.text(src.steps[i])}'")
+                detail=f"step {i + 1}: {why}: {_show(t.value)} -> {_show(new)} in '{calc.text(src.steps[i])}'")  # type: ignore[arg-type]
 
 
 # ---- calculation slips ----------------------------------------------------------------------------
@@ -215,8 +217,8 @@ def calculation_slips(c: Calc) -> list[tuple[str, Fraction]]:
         terms = {t.value for t in c.operands}
         middle = len(c.operands) // 2
         for k in [middle] + [k for k in range(1, len(c.operands)) if k != middle]:
-            if r - c.operands[k].value not in terms:
-                out.append(("dropped_term", r - c.operands[k].value))
+            if r - c.operands[k].value not in terms:  # type: ignore[operator]
+                out.append(("dropped_term", r - c.operands[k].value))  # type: ignore[operator]
                 break
     # 0.2 x 50, 1.5 x 6, and 12 / 60 = 0.2 (written as 2 or 0.02)
     if r.denominator != 1 or any(t.value is not None and t.value.denominator != 1 for t in c.operands):
@@ -234,9 +236,9 @@ def fraction_slips(c: Calc) -> list[tuple[str, Fraction]]:
     if signs != ["+"] or len(bars) != 2 or len(values) != 4 or any(v is None or v.denominator != 1 for v in values):
         return []
     n1, d1, n2, d2 = values
-    if not (d1 and d2) or n1 < 0 or n2 < 0:
+    if not (d1 and d2) or n1 < 0 or n2 < 0:  # type: ignore[operator]
         return []
-    wrong = Fraction(n1 + n2, d1 + d2)
+    wrong = Fraction(n1 + n2, d1 + d2)  # type: ignore[operator]
     return [("added_denominators", wrong)] if wrong != c.result.value and wrong > 0 else []
 
 
@@ -746,10 +748,10 @@ class MissingStepError:
             if k == 0:
                 later[0] = without_leading_connective(later[0])
             steps = src.steps[:k] + later
-            out.append(Edit(steps, step=k, start=0, label=consumer - 1, subst={r: before},
-                            origins={r: frozenset(t.value for t in c.operands)},
+            out.append(Edit(steps, step=k, start=0, label=consumer - 1, subst={r: before},  # type: ignore[dict-item]
+                            origins={r: frozenset(t.value for t in c.operands)},  # type: ignore[dict-item]
                             detail=f"step {k + 1} ('{src.steps[k]}') left out; later steps use "
-                                   f"{_show(before)} instead of {_show(r)}"))
+                                   f"{_show(before)} instead of {_show(r)}"))  # type: ignore[arg-type]
         return out
 
 

@@ -120,8 +120,8 @@ def propagate(edit: Edit, question_values: set[Fraction], final_answer: Optional
                 if not new_values and made_from is not None and made_from != _operand_values(calc):
                     # a new quantity that happens to equal a changed one (12 - 2 = 10 gallons, after
                     # 5 + 5 = 10 miles became 5): from here on the value means this quantity, left as it is
-                    del subst[calc.result.value]
-                    recreated.add(calc.result.value)
+                    del subst[calc.result.value]  # type: ignore[arg-type]
+                    recreated.add(calc.result.value)  # type: ignore[arg-type]
                 elif not new_values and made_from is not None and edit.slip and calc.result.value in edit.subst:
                     # the slipped computation worked again, right this time (`let me recheck: ... =
                     # 129,350`): a solver who recomputes it finds the slip; the step would contradict it
@@ -136,10 +136,10 @@ def propagate(edit: Edit, question_values: set[Fraction], final_answer: Optional
             money[old] = _is_money(text, calc.result)
         mark = step_marker(text)
         for t in math.numbers:
-            if (t.percent and t.value not in subst and t.value * 100 in subst and not math.in_calc(t)
+            if (t.percent and t.value not in subst and t.value * 100 in subst and not math.in_calc(t)  # type: ignore[operator]
                     and t.value not in question_values):  # `20% fewer` is the question's 20%, not 20 cars
                 # `= 60%` was computed as 60 (12/20 x 100): its restatement `60%` changes with it
-                edits[(t.start, t.end)] = format_like(subst[t.value * 100] / 100, t)
+                edits[(t.start, t.end)] = format_like(subst[t.value * 100] / 100, t)  # type: ignore[index,operator]
                 continue
             if math.in_calc(t) or t.value not in subst or _STEP_NUMBER.search(text[:t.start]):
                 continue

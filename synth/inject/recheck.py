@@ -63,7 +63,7 @@ def equations(step: str) -> tuple[tuple[str, float, float], ...]:
     for i, tok in enumerate(toks):
         if tok != ("o", "=") or i + 1 >= len(toks) or toks[i + 1][0] != "n":
             continue
-        j, lhs = i - 1, []
+        j, lhs = i - 1, list[str]()
         while j >= 0 and toks[j][0] in ("n", "o") and toks[j] != ("o", "="):
             lhs.insert(0, toks[j][1])
             j -= 1

@@ -112,7 +112,7 @@ def wrong_calc_steps(steps: list[str]) -> list[int]:
 def _quantities(step: str) -> tuple[Fraction, ...]:
     """The values of the numbers a step states, its own number in a list aside."""
     mark = step_marker(step)
-    return tuple(t.value for t in parse_step(step).numbers if mark is None or t.start >= mark.end)
+    return tuple(t.value for t in parse_step(step).numbers if mark is None or t.start >= mark.end)  # type: ignore[misc]
 
 
 def aligned_changes(original: list[str], corrupted: list[str]) -> list[tuple[int, str, str]]:

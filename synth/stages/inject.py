@@ -13,7 +13,7 @@ import random
 import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Optional
+from typing import Optional, Sequence
 
 from schemas import ErrorInjection, LabelledSolution, SeedProblem, Solution
 from synth.answers import answers_match, extract_answer, read_answer
@@ -50,7 +50,7 @@ def source_key(seed_id: str, source_id: str) -> str:
     return f"{seed_id}-gold" if source_id == "gold" else source_id
 
 
-def injection_sources(sources: list[str], seeds: list[SeedProblem], solutions: list[Solution]) -> list[Source]:
+def injection_sources(sources: Sequence[str], seeds: list[SeedProblem], solutions: list[Solution]) -> list[Source]:
     out: list[Source] = []
     if "gold" in sources:
         out += [Source(s, "gold", "gold", gold_solution_steps(s)) for s in seeds]
