@@ -224,14 +224,19 @@ def main(argv: list[str] | None = None) -> dict:
         sizes, chunk, kill = [600, 2400], 300, True
     folder = Path(a.keep or tempfile.mkdtemp(prefix="synth-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
+    from synth import native
+
     if a.stages or a.small:
         costs = stage_costs(a.stages or 300, folder)
+        print(f"stages: {native.status()}")
         print(f"one chunk of {a.stages or 300:,} seeds, CPU time: seeds {costs['seeds_ms']:.3f} ms/seed, per-seed "
               f"stages {costs['stages_ms']:.3f} ms/seed, filter and Parquet {costs['filter_and_files_ms']:.3f} ms/seed, "
               f"GX row checks {costs['row_checks_us']:.1f} us/row ({costs['rows_per_seed']:.2f} rows/seed)")
         if a.stages:
             return {"stages": costs}
-    print(f"procedural recipe, chunks of {chunk:,} seeds, {len(os.sched_getaffinity(0))} cores; builds in {folder}")
+    compiled = native.usable_build() is not None and not os.environ.get(native.PURE_ENV)
+    print(f"procedural recipe, chunks of {chunk:,} seeds, {len(os.sched_getaffinity(0))} cores, stages "
+          f"{'compiled (synth compile)' if compiled else 'as pure Python'}; builds in {folder}")
     print(f"{'seeds':>10} {'wall s':>8} {'seeds/s':>8} {'peak MB (all)':>14} {'peak MB (build)':>16} "
           f"{'(server)':>9} {'(workers)':>10}  fingerprint")
     runs = []

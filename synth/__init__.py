@@ -3,6 +3,10 @@
 `synth.load(name, version=None)` returns a built version as a `datasets.Dataset`.
 """
 
+from synth import native as _native
+
+_native.install()  # the compiled CPU-bound modules, where built from this code (synth/native.py)
+
 
 def load(name, version=None, table=None, data_dir=None, split=None):
     """A built version's table as a `datasets.Dataset` (latest version, default config, all splits,
