@@ -45,11 +45,14 @@ FEW_COLLECTIONS = (100_000, 50, 1_000)
 
 
 @contextmanager
-def fewer_collections() -> Iterator[None]:
+def fewer_collections(paused: bool = False) -> Iterator[None]:
     """FEW_COLLECTIONS while the block runs (a chunk's stages, its filter and files), the thresholds
-    before it after."""
+    before it after. `paused`: no collection at all until the block ends, for blocks that make no
+    reference cycles (a chunk's per-seed stages: 0 unreachable objects per chunk, compiled or not;
+    tests/test_native.py checks it), where each collection only walks live records: a worker's
+    chunk of 5,000 seeds spent 0.25 s in them, 7% of its CPU."""
     before = gc.get_threshold()
-    gc.set_threshold(*FEW_COLLECTIONS)
+    gc.set_threshold(0 if paused else FEW_COLLECTIONS[0], *FEW_COLLECTIONS[1:])
     try:
         yield
     finally:

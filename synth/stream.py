@@ -200,7 +200,7 @@ def stage_chunk(ctx, ref: ChunkRef, announce: Optional[Callable[[str, Any], None
     folder = Path(ref.folder)
     if (folder / "staged.pkl").exists():
         return ref
-    with fewer_collections():
+    with fewer_collections(paused=True):
         seeds, rejects, report = _load(folder / "seeds.pkl")
         t = pipeline.Tables(seeds=seeds, rejects=rejects, reports=[report], ran=["seeds"])
         for name in ctx.recipe.stage_names():

@@ -402,7 +402,9 @@ def _number_values(text: str) -> tuple[Fraction, ...]:
 # ---- writing values back --------------------------------------------------------------------------
 
 def is_terminating(v: Fraction, max_decimals: int = 2) -> bool:
-    return (v * 10 ** max_decimals).denominator == 1
+    """Whether `v` has at most `max_decimals` decimals: its (lowest-terms) denominator divides
+    10^max_decimals, in integers (the propagation's plausibility check asks this of every value)."""
+    return 10 ** max_decimals % v.denominator == 0
 
 
 def format_like(value: Fraction, like: Token) -> str:

@@ -51,7 +51,9 @@ def check_plausible(old: Fraction, new: Fraction, decimals: int, fraction: bool 
         raise Implausible("fractional_value")
     if not fraction and not is_terminating(new, max(2, decimals)):
         raise Implausible("repeating_decimal")
-    if old and (abs(new / old) > 100 or abs(new / old) < Fraction(1, 100)):
+    # |new / old| above 100 or below 1/100, in integers
+    far, near = abs(new.numerator * old.denominator), abs(new.denominator * old.numerator)
+    if old and (far > 100 * near or 100 * far < near):
         raise Implausible("magnitude")  # 30/2000 min become 30*2000: an error, but not one a solver makes
 
 
