@@ -146,9 +146,10 @@ def build(jobs: Optional[int] = None) -> Path:
         if run.returncode != 0:
             raise RuntimeError(f"mypyc could not compile synth's native modules (rc {run.returncode}):\n"
                                f"{(run.stdout + run.stderr)[-4000:]}")
-        staged = root / f".{key}.partial"
-        shutil.rmtree(staged, ignore_errors=True)
-        staged.mkdir(parents=True)
+        if source_key() != key:  # an edit while it compiled: what was read may be either version
+            raise RuntimeError("the sources changed while they were compiled: run `synth compile` again")
+        root.mkdir(parents=True, exist_ok=True)
+        staged = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))  # renamed into place once complete
         for file in _files(work / "lib").values():
             dest = staged / file.relative_to(work / "lib")
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -157,7 +158,7 @@ def build(jobs: Optional[int] = None) -> Path:
             {"key": key, "modules": list(MODULES), "python": sys.version, "soabi": sysconfig.get_config_var("SOABI")},
             indent=1))
         for old in root.iterdir():  # builds of older sources are never loaded again
-            if old.is_dir() and old != staged and old.name != ".mypy-cache":
+            if old.is_dir() and old != staged and not old.name.startswith("."):
                 shutil.rmtree(old, ignore_errors=True)
         staged.rename(root / key)
         return root / key
