@@ -315,7 +315,7 @@ def compile_cmd(status: bool = typer.Option(False, "--status", help="only say wh
                       "no compiled build for these sources: synth runs them as Python (run `synth compile`)",
                       soft_wrap=True)
         return
-    console.print(f"compiling {len(native.MODULES)} modules with mypyc (a few minutes)")
+    console.print(f"compiling {len(native.MODULES)} modules with mypyc (about 20 s on 2 cores)")
     try:
         folder = native.build()
     except (RuntimeError, OSError) as e:

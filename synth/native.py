@@ -1,8 +1,7 @@
 """The CPU-bound, pure-Python stages compiled to C with mypyc, used only where built from this code.
 
 Model-free builds spend their CPU in a few modules of plain Python: the arithmetic reader, the error
-operators, the label checks and the answer reader (injection and its verification), and the suites'
-derived columns. mypyc (the compiler mypy and black ship with) turns these same typed sources into
+operators, the label checks and the answer reader (injection and its verification). mypyc (the compiler mypy and black ship with) turns these same typed sources into
 C extensions: bench/scale.py's per-seed stages took 30% less CPU, with byte-identical records
 (tests/test_native.py builds both ways and compares). There is one implementation, the Python in
 the repository; the compiled one is a cache of it.
@@ -33,11 +32,12 @@ from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 # Compiled together (one group: calls between them are C calls). Each is CPU-bound per record and
-# imports nothing that needs Python-level monkeypatching.
+# takes plain Python values: compiled code checks its annotations at run time, so a module fed numpy
+# or pandas values (synth/suites.py: `numpy.bool` where `bool` is declared) stays Python.
 MODULES = (
     "synth.inject.arith", "synth.inject.steps", "synth.inject.recheck", "synth.inject.propagate",
     "synth.inject.operators", "synth.inject.checks", "synth.answers", "synth.process", "synth.labels",
-    "synth.stages.inject", "synth.suites",
+    "synth.stages.inject",
 )
 PURE_ENV = "SYNTH_PURE_PYTHON"
 # Modules outside the group are typed `Any` (what they are to compiled code: Python objects): following
