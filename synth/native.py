@@ -150,17 +150,21 @@ def build(jobs: Optional[int] = None) -> Path:
             raise RuntimeError("the sources changed while they were compiled: run `synth compile` again")
         root.mkdir(parents=True, exist_ok=True)
         staged = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))  # renamed into place once complete
-        for file in _files(work / "lib").values():
-            dest = staged / file.relative_to(work / "lib")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(file, dest)
-        (staged / "manifest.json").write_text(json.dumps(
-            {"key": key, "modules": list(MODULES), "python": sys.version, "soabi": sysconfig.get_config_var("SOABI")},
-            indent=1))
-        for old in root.iterdir():  # builds of older sources are never loaded again
-            if old.is_dir() and old != staged and not old.name.startswith("."):
-                shutil.rmtree(old, ignore_errors=True)
-        staged.rename(root / key)
+        try:
+            for file in _files(work / "lib").values():
+                dest = staged / file.relative_to(work / "lib")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(file, dest)
+            (staged / "manifest.json").write_text(json.dumps(
+                {"key": key, "modules": list(MODULES), "python": sys.version,
+                 "soabi": sysconfig.get_config_var("SOABI")}, indent=1))
+            for old in root.iterdir():  # builds of older sources are never loaded again
+                if old.is_dir() and old != staged and not old.name.startswith("."):
+                    shutil.rmtree(old, ignore_errors=True)
+            staged.rename(root / key)
+        except BaseException:  # a full disk, an interrupt: no half-copied folder left behind
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
         return root / key
     finally:
         shutil.rmtree(work, ignore_errors=True)
