@@ -135,14 +135,9 @@ def build(jobs: Optional[int] = None) -> Path:
     sources = [str(_source(m).relative_to(ROOT)) for m in MODULES]
     cache = f"--cache-dir={root / '.mypy-cache'}"  # mypy's, kept: a rebuild after an edit reads it
     try:
-        script = (
-            "import sys\nfrom setuptools import setup\nfrom mypyc.build import mypycify\n"
-            f"mods = mypycify({list(_MYPY_FLAGS) + [cache] + sources!r}, "
-            f"opt_level='3', multi_file=True, target_dir={str(work / 'c')!r})\n"
-            "setup(name='synth-native', ext_modules=mods, script_args=['build_ext', '--build-lib', "
-            f"{str(work / 'lib')!r}, '--build-temp', {str(work / 'tmp')!r}, '-j', '{jobs or os.cpu_count() or 1}'])\n"
-        )
-        run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+        spec = {"mypy_args": [*_MYPY_FLAGS, cache, *sources], "work": str(work), "jobs": jobs or os.cpu_count() or 1}
+        run = subprocess.run([sys.executable, "-m", "synth.native_setup", json.dumps(spec)], cwd=ROOT,
+                             capture_output=True, text=True)
         if run.returncode != 0:
             raise RuntimeError(f"mypyc could not compile synth's native modules (rc {run.returncode}):\n"
                                f"{(run.stdout + run.stderr)[-4000:]}")
