@@ -1,9 +1,10 @@
 """The CPU-bound, pure-Python stages compiled to C with mypyc, used only where built from this code.
 
 Model-free builds spend their CPU in a few modules of plain Python: the arithmetic reader, the error
-operators, the label checks and the answer reader (injection and its verification). mypyc (the compiler mypy and black ship with) turns these same typed sources into
-C extensions: bench/scale.py's per-seed stages took 30% less CPU, with byte-identical records
-(tests/test_native.py builds both ways and compares). There is one implementation, the Python in
+operators, the label checks and the answer reader (injection and its verification). mypyc (the
+compiler mypy and black ship with) turns these same typed sources into C extensions: bench/scale.py's
+per-seed stages took 30% less CPU, with byte-identical records (tests/test_native.py builds both
+ways and compares). There is one implementation, the Python in
 the repository; the compiled one is a cache of it.
 
 `synth compile` (scripts/install.sh runs it) compiles `MODULES` into

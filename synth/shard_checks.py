@@ -294,9 +294,10 @@ def _run(jobs: list[Batch], workers: int) -> list[dict[str, Any]]:
 
 
 class _Here:
-    """Batches checked in this process, its heap frozen by `_run` (in the build process). The first batch loads GX's modules
-    and registries (270k objects); they are frozen after it too, or every later slice's collection
-    walks them (35% more time per batch). At most the first batch's GX context is kept."""
+    """Batches checked in this process (the build process, its heap frozen by `_run`, or a helper).
+    The first batch loads GX's modules and registries (270k objects); they are frozen after it too,
+    or every later slice's collection walks them (35% more time per batch). At most the first
+    batch's GX context is kept."""
 
     def __init__(self) -> None:
         self.warm = False

@@ -407,6 +407,12 @@ def is_terminating(v: Fraction, max_decimals: int = 2) -> bool:
     return 10 ** max_decimals % v.denominator == 0
 
 
+def after_money_sign(text: str, t: Token) -> bool:
+    """Whether the number `t` of `text` is written after a currency sign (`$20`, `€ 5`): an amount of
+    money, which the operators and propagation keep apart from counts."""
+    return text[max(0, t.start - 2):t.start].rstrip().endswith(("$", "€", "£"))
+
+
 def format_like(value: Fraction, like: Token) -> str:
     """Writes `value` in the style of the number it replaces: thousands separators, decimals, percent,
     a LaTeX fraction. A value that needs more decimals than it can show is rounded to two (operators

@@ -20,8 +20,8 @@ from typing import Optional
 
 import yaml
 
-from synth.inject.arith import (SWAP_OP, Calc, StepMath, Token, apply_edits, format_like, is_terminating, numbers_in,
-                                parse_step, step_marker)
+from synth.inject.arith import (SWAP_OP, Calc, StepMath, Token, after_money_sign, apply_edits, format_like,
+                                is_terminating, numbers_in, parse_step, step_marker)
 from synth.inject.propagate import Edit
 
 _LETTERS = re.compile(r"[A-Za-z]+")
@@ -456,8 +456,7 @@ class OperatorError:
                 if t.op in "*/" and not re.search(rf"\b(?:{_RATIO_WORDS})", src.problem, re.IGNORECASE):
                     continue
                 text = src.steps[i]
-                if t.op == "*" and any(text[max(0, u.start - 2):u.start].rstrip().endswith(("$", "€", "£"))
-                                       for u in c.operands):
+                if t.op == "*" and any(after_money_sign(text, u) for u in c.operands):
                     continue  # $8 x 2 shirts divided is no mistake a solver makes: price times quantity
                 swapped = text[:t.start] + new + text[t.end:]
                 shift = len(new) - (t.end - t.start)
@@ -560,8 +559,7 @@ def _result_kind(text: str, t: Token) -> frozenset[str]:
     """What a step's result counts: `$` for money, else the one word that follows it (`6 miles`,
     `1 hour`), or `?` where no word names it. One word only: `2 hours, leaving` and `6 miles, leaving`
     share `leaving` but not what they count."""
-    if text[max(0, t.start - 2):t.start].rstrip().endswith(("$", "€", "£")) or re.match(
-            r"\s*(?:dollars?|cents?)\b", text[t.end:], re.IGNORECASE):
+    if after_money_sign(text, t) or re.match(r"\s*(?:dollars?|cents?)\b", text[t.end:], re.IGNORECASE):
         return frozenset({"$"})
     for w in _LETTERS.findall(text[t.end:t.end + 30])[:2]:
         w = w.lower()
@@ -710,14 +708,6 @@ class CountingError:
         return out
 
 
-def _after_money_sign(step: str, t: Token) -> bool:
-    """Whether the number is written after a currency sign. A function of its own, not a closure over
-    the operator's locals: compiled (synth/native.py), a closure that another one calls makes a
-    reference cycle that held each source's parsed steps until the garbage collector ran (100,000
-    objects per chunk of 5,000 seeds)."""
-    return step[max(0, t.start - 2):t.start].rstrip().endswith(("$", "€", "£"))
-
-
 class MissingStepError:
     """A step that computes a quantity is dropped; the first later step that needed that quantity
     uses the value from before the step instead."""
@@ -743,8 +733,10 @@ class MissingStepError:
             if not starts:
                 continue
             # $20 a pair x 3 pairs = $60: left out, the $20 stands for the $60, not the 3
-            step, result_money = src.steps[k], _after_money_sign(src.steps[k], c.result)
-            start = max(starts, key=lambda t: (_after_money_sign(step, t) == result_money, t.value))
+            # (a module function, not a closure over this loop: compiled, a closure called by another
+            # closure made a reference cycle per source, holding its parsed steps until a collection)
+            step, result_money = src.steps[k], after_money_sign(src.steps[k], c.result)
+            start = max(starts, key=lambda t: (after_money_sign(step, t) == result_money, t.value))
             r, before = c.result.value, start.value
             if r in src.question_values or before == r:
                 continue

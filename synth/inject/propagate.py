@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Optional
 
-from synth.inject.arith import (apply_edits, evaluate, format_like, is_terminating, parse_step, step_marker,
+from synth.inject.arith import (after_money_sign, apply_edits, evaluate, format_like, is_terminating, parse_step, step_marker,
                                 value_matches)
 
 _STEP_NUMBER = re.compile(r"(?:step|Step|STEP)\s*$")
@@ -57,10 +57,6 @@ def check_plausible(old: Fraction, new: Fraction, decimals: int, fraction: bool 
         raise Implausible("magnitude")  # 30/2000 min become 30*2000: an error, but not one a solver makes
 
 
-def _is_money(text: str, t) -> bool:
-    return text[max(0, t.start - 2):t.start].rstrip().endswith(("$", "€", "£"))
-
-
 def _operand_values(calc) -> frozenset:
     return frozenset(t.value for t in calc.operands)
 
@@ -95,16 +91,16 @@ def propagate(edit: Edit, question_values: set[Fraction], final_answer: Optional
             for t in calc.operands:
                 if t.value not in subst:
                     continue
-                if money.get(t.value) is False and _is_money(text, t) and t.value not in edit.subst:
+                if money.get(t.value) is False and after_money_sign(text, t) and t.value not in edit.subst:
                     # 18 sets of rings just worked out, and a $18 cost: which one a reader cannot tell (the
                     # other way round, `$0.2` then `0.2 x 50`, is how solutions write money)
                     raise Implausible("ambiguous_value")
                 if t.value in question_values and t.value not in edit.subst:
                     # 6 blue yarns or the 6 red scarves just worked out? A reader cannot tell which
                     # quantity this is, so neither can the corruption: the next candidate is tried.
-                    if t.value in money and money[t.value] != _is_money(text, t):
+                    if t.value in money and money[t.value] != after_money_sign(text, t):
                         continue  # Dale's 2 eggs are not the $2 of his toast: the question's number
-                    if not (money.get(t.value) and _is_money(text, t)):  # $2 and $2 are the same amount
+                    if not (money.get(t.value) and after_money_sign(text, t)):  # $2 and $2 are the same amount
                         raise Implausible("ambiguous_value")
                 new_values[t.start] = subst[t.value]
                 edits[(t.start, t.end)] = format_like(subst[t.value], t)
@@ -135,7 +131,7 @@ def propagate(edit: Edit, question_values: set[Fraction], final_answer: Optional
             edits[(calc.result.start, calc.result.end)] = format_like(new, calc.result)
             subst[old] = new
             origins[old] = _operand_values(calc)
-            money[old] = _is_money(text, calc.result)
+            money[old] = after_money_sign(text, calc.result)
         mark = step_marker(text)
         for t in math.numbers:
             if (t.percent and t.value not in subst and t.value * 100 in subst and not math.in_calc(t)  # type: ignore[operator]
