@@ -163,7 +163,7 @@ def iter_jsonl(path: Path) -> Iterator[Row]:
                 try:
                     data = json.loads(line)
                 except json.JSONDecodeError as e:
-                    raise SeedError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+                    raise SeedError(f"{path}:{lineno}: not valid JSON ({e.msg.removesuffix(' at')} at column {e.colno})") from None
                 if not isinstance(data, dict):
                     raise SeedError(f"{path}:{lineno}: expected a JSON object, got {type(data).__name__}")
                 yield Row(f"{path}:{lineno}", f"line {lineno}", data)

@@ -42,6 +42,15 @@ def test_broken_json_line_is_reported(tmp_path):
         load_seeds(spec)
 
 
+def test_a_line_cut_inside_a_string_is_reported_in_plain_words(tmp_path):
+    """json names a raw control character `Invalid control character at`, expecting its own
+    position after it: the message must not read `at at column`."""
+    good = json.dumps({"question": "q", "answer": "x\n#### 1"})
+    spec = _write(tmp_path, [good, '{"question": "a line cut \t off'])
+    with pytest.raises(SeedError, match=r"seeds.jsonl:2: not valid JSON \(Invalid control character at column \d+\)$"):
+        load_seeds(spec)
+
+
 def test_missing_field_is_reported(tmp_path):
     good = json.dumps({"question": "q", "answer": "x\n#### 1"})
     spec = _write(tmp_path, [good, json.dumps({"question": "q"})])
